@@ -1,0 +1,36 @@
+"""Cut the licence-clean excerpt in assets/fashion_brands from ../shared/data (run once, kept for provenance)."""
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+SRC = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/fashion_brands")
+OUT = Path(__file__).resolve().parent.parent / "assets" / "fashion_brands"
+PREFIX = "tutorials__ner_fashion_brands__assets__fashion_brands_"
+
+
+def excerpt(name: str, n: int, seed: int):
+    records = [json.loads(line) for line in (SRC / f"{PREFIX}{name}.jsonl").open(encoding="utf8")]
+    random.Random(seed).shuffle(records)
+    picked = [r for r in records if len(r["text"]) <= 400][:n]
+    return [
+        {
+            "text": r["text"],
+            "meta": r.get("meta", {}),
+            "spans": [{"start": s["start"], "end": s["end"], "label": s["label"]} for s in r.get("spans", [])],
+            "answer": r["answer"],
+        }
+        for r in picked
+    ]
+
+
+OUT.mkdir(parents=True, exist_ok=True)
+for name, n in (("training", 600), ("eval", 200)):
+    rows = excerpt(name, n, seed=0)
+    target = OUT / ("train.jsonl" if name == "training" else "test.jsonl")
+    with target.open("w", encoding="utf8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(target, len(rows), "docs,", sum(bool(r["spans"]) for r in rows), "with brands")
+shutil.copy(SRC / "LICENSE", OUT / "LICENSE")

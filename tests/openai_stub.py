@@ -1,0 +1,189 @@
+"""A scriptable OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+Serves POST /v1/chat/completions and /v1/completions in the OpenAI response
+shape. Set the attributes to script it: `delay` (seconds, or a function of the
+prompt), `answer` (a function of the prompt), and a fault: `fault` is 500,
+429, "hang" (sleep `hang_seconds`, longer than the client's timeout) or
+"drop" (close the connection without answering), applied to the first
+`fault_first` requests and to every request whose prompt contains
+`fault_marker`. It records every request and the most requests in flight.
+"""
+import json
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Union
+
+ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+
+
+def prompt_of(body: Dict[str, Any]) -> str:
+    """The prompt of a request body: the completions prompt, or the chat messages' contents."""
+    if "messages" in body:
+        return "\n".join(m.get("content") or "" for m in body["messages"])
+    return body.get("prompt", "")
+
+
+def prompt_text(prompt: str) -> str:
+    """The text to annotate in a span_compact prompt (after the last 'Text: ')."""
+    return prompt.rsplit("\nText: ", 1)[-1].rsplit("\nEntities:", 1)[0]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look the host name up (getfqdn); we need no DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class StubServer:
+    """Run with `with StubServer(...) as stub:`; `stub.base_url` ends in /v1."""
+
+    def __init__(
+        self,
+        delay: Union[float, Callable[[str], float]] = 0.0,
+        answer: Callable[[str], str] = lambda prompt: "none",
+        fault: Optional[Union[int, str]] = None,
+        fault_first: int = 0,
+        fault_marker: Optional[str] = None,
+        hang_seconds: float = 5.0,
+        retry_after: str = "0",
+    ):
+        self.delay = delay
+        self.answer = answer
+        self.fault = fault
+        self.fault_first = fault_first
+        self.fault_marker = fault_marker
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self.requests: List[Dict[str, Any]] = []  # path, headers (lower-case), body, in arrival order
+        self.answered: List[str] = []  # prompts answered with 200, in completion order
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def address(self):
+        return self._httpd.server_address[:2]
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}/v1"
+
+    def prompts(self) -> List[str]:
+        """The prompts of all requests received, in arrival order (retries included)."""
+        return [prompt_of(r["body"]) for r in self.requests]
+
+    def start(self) -> "StubServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> "StubServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _fault_for(self, number: int, prompt: str) -> Optional[Union[int, str]]:
+        if self.fault is None:
+            return None
+        if number < self.fault_first or (self.fault_marker and self.fault_marker in prompt):
+            return self.fault
+        return None
+
+    def _respond(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length)
+        if handler.path not in ENDPOINTS:
+            handler.send_error(404)
+            return
+        body = json.loads(raw)
+        prompt = prompt_of(body)
+        with self._lock:
+            number = len(self.requests)
+            self.requests.append(
+                {"path": handler.path, "headers": {k.lower(): v for k, v in handler.headers.items()}, "body": body}
+            )
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            fault = self._fault_for(number, prompt)
+            if fault == "drop":
+                handler.close_connection = True
+                return
+            if fault == "hang":
+                self._stopping.wait(self.hang_seconds)
+                handler.close_connection = True
+                return
+            if fault in (500, 429):
+                headers = {"Retry-After": self.retry_after} if fault == 429 else {}
+                self._send(handler, fault, {"error": {"message": f"stub fault {fault}", "type": "stub"}}, headers)
+                return
+            delay = self.delay(prompt) if callable(self.delay) else self.delay
+            time.sleep(delay)
+            text = self.answer(prompt)
+            self._send(handler, 200, self._completion(ENDPOINTS[handler.path], body, prompt, text))
+            with self._lock:
+                self.answered.append(prompt)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    @staticmethod
+    def _completion(endpoint: str, body: Dict[str, Any], prompt: str, text: str) -> Dict[str, Any]:
+        if endpoint == "chat":
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        else:
+            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}
+        n_prompt, n_completion = len(prompt.split()), len(text.split())
+        return {
+            "id": f"stub-{time.monotonic_ns()}",
+            "object": "chat.completion" if endpoint == "chat" else "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": n_prompt,
+                "completion_tokens": n_completion,
+                "total_tokens": n_prompt + n_completion,
+            },
+        }
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
+        data = json.dumps(payload).encode("utf8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _handler_class(self) -> type:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (~40 ms)
+
+            def do_POST(self) -> None:
+                stub._respond(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

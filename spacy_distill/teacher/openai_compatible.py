@@ -110,7 +110,7 @@ class OpenAICompatibleModel(StoredModel):
         elif isinstance(error, openai.APITimeoutError):
             why = "the request timed out"
         elif isinstance(error, openai.APIConnectionError):
-            why = f"could not connect ({error.__cause__ or error})"
+            why = f"connection failed ({error.__cause__ or error})"
         else:
             why = f"{type(error).__name__}: {error}"
         return (

@@ -20,6 +20,7 @@ def gbnf_literal(text: str) -> str:
     """A GBNF string literal for text."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = escaped.replace("\x00", "\\x00")  # a raw NUL ends the C string llama.cpp parses
     return f'"{escaped}"'
 
 

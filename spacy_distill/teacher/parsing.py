@@ -95,13 +95,13 @@ def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool)
             record["dropped_spans"].append({"text": phrase, "label": label, "reason": reason})
         found.extend(spans)
     unique = sorted(set(found), key=lambda s: (s.start, s.end, s.label_))
+    record["parse_failure"] = bool(record["unparsed_lines"]) and not found
     if allow_overlap:
         return unique
     kept = filter_spans(unique)
     for span in unique:
-        if span not in kept and not any(k.start == span.start and k.end == span.end for k in kept):
+        if span not in kept:
             record["dropped_spans"].append({"text": span.text, "label": span.label_, "reason": "overlaps another span"})
-    record["parse_failure"] = bool(record["unparsed_lines"]) and not found
     return kept
 
 

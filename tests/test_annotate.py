@@ -1,0 +1,335 @@
+"""annotate() and `spacy-distill annotate`: outputs, provenance, cache, CLI errors."""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import DocBin
+from spacy.util import load_config
+from typer.testing import CliRunner
+
+import canned
+from spacy_distill.cli import app
+from spacy_distill.inputs import InputError
+from spacy_distill.teacher.annotate import annotate
+from spacy_distill.teacher.base import TeacherError
+
+ROOT = Path(__file__).parent.parent
+LABEL = "FASHION_BRAND"
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*Skipping unsupported user data 'spacy_distill"),
+    pytest.mark.filterwarnings("ignore:Task supports sharding"),
+]
+
+ANSWERS = {
+    "I love Zara and Gucci.": f"Gucci | {LABEL}\nZara | {LABEL}",
+    "Dr. Martens boots from Zalando.": f"Dr. Martens | {LABEL}\nZalando | {LABEL}",
+    "Nothing to see here.": "none",
+    "Levi's 501 are the best jeans.": f"1. Levi's | True | {LABEL} | a jeans brand",
+}
+TEXTS = list(ANSWERS)
+
+
+def write_config(path: Path, answers: Dict[str, str], responses: Optional[Path] = None) -> Path:
+    """configs/teacher_ner.cfg with the canned model; its store stays at ${paths.responses}."""
+    config = load_config(ROOT / "configs" / "teacher_ner.cfg", interpolate=False)
+    config["paths"]["examples"] = str(ROOT / "assets" / "fashion_brands" / "ner_examples.yml")
+    if responses is not None:
+        config["paths"]["responses"] = str(responses)
+    config["components"]["llm"]["model"] = {
+        "@llm_models": "spacy_distill_test.Canned.v1",
+        "answers": answers,
+        "store": {"@llm_misc": "spacy_distill.ResponseStore.v1", "path": "${paths.responses}"},
+    }
+    config.to_disk(path)
+    assert "path = ${paths.responses}" in path.read_text()
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = write_config(tmp_path / "teacher.cfg", ANSWERS, tmp_path / "cache" / "responses.sqlite")
+    lines = [
+        {"text": TEXTS[0], "meta": {"id": "a", "source": "reddit"}},
+        {"text": ""},
+        {"text": TEXTS[1], "meta": {"id": "b"}},
+        {"text": "   \t "},
+        {"text": TEXTS[2]},
+        {"text": TEXTS[3], "meta": {"id": "d", "nested": {"x": [1, 2]}}},
+    ]
+    input_path = tmp_path / "in.jsonl"
+    srsly.write_jsonl(input_path, lines)
+    return config, input_path, tmp_path
+
+
+def run(config, input_path, output, **kwargs) -> Dict[str, Any]:
+    return annotate(config, input_path, output, show_progress=False, **kwargs)
+
+
+def read_docbin(path: Path):
+    return list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+
+
+def test_jsonl_output_spans_meta_provenance(setup):
+    config, input_path, tmp = setup
+    out = tmp / "out" / "teacher.jsonl"
+    stats = run(config, input_path, out, stats_path=tmp / "stats.json")
+    assert stats["docs"] == 4 and stats["skipped_empty"] == 2
+    assert stats["llm_calls"] == 4 and stats["cache_hits"] == 0
+    assert stats["labels"] == {LABEL: 5}
+    written = srsly.read_json(tmp / "stats.json")
+    floats = {k for k, v in stats.items() if isinstance(v, float)}  # srsly's JSON may round 1.914 to 1.9139999
+    assert {k: v for k, v in written.items() if k not in floats} == {k: v for k, v in stats.items() if k not in floats}
+    assert {k: written[k] for k in floats} == pytest.approx({k: stats[k] for k in floats})
+
+    tasks = list(srsly.read_jsonl(out))
+    assert [t["text"] for t in tasks] == TEXTS
+    assert [t["meta"] for t in tasks] == [{"id": "a", "source": "reddit"}, {"id": "b"}, {}, {"id": "d", "nested": {"x": [1, 2]}}]
+    spans = {t["text"]: [(t["text"][s["start"] : s["end"]], s["label"]) for s in t["spans"]] for t in tasks}
+    assert spans == {
+        TEXTS[0]: [("Zara", LABEL), ("Gucci", LABEL)],
+        TEXTS[1]: [("Dr. Martens", LABEL), ("Zalando", LABEL)],
+        TEXTS[2]: [],
+        TEXTS[3]: [("Levi's", LABEL)],
+    }
+    for task in tasks:
+        tokens = task["tokens"]
+        assert [t["id"] for t in tokens] == list(range(len(tokens)))
+        assert "".join(t["text"] + (" " if t["ws"] else "") for t in tokens) == task["text"]
+        assert all(task["text"][t["start"] : t["end"]] == t["text"] for t in tokens)
+        for span in task["spans"]:  # token_end is inclusive
+            assert tokens[span["token_start"]]["start"] == span["start"]
+            assert tokens[span["token_end"]]["end"] == span["end"]
+    dr_martens = tasks[1]["spans"][0]
+    assert (dr_martens["token_start"], dr_martens["token_end"]) == (0, 1)  # "Dr." "Martens"
+    assert [t["text"] for t in tasks[1]["tokens"][:2]] == ["Dr.", "Martens"]
+
+    for task in tasks:
+        teacher = task["_teacher"]
+        assert teacher["model"] == "canned"
+        assert teacher["identity"]["kind"] == "Canned"
+        assert teacher["response"] == [ANSWERS[task["text"]]]
+        [sha] = teacher["prompt_sha256"]
+        assert len(sha) == 64
+        assert teacher["parse_failure"] is False and teacher["dropped_spans"] == []
+    assert len({t["_teacher"]["prompt_sha256"][0] for t in tasks}) == 4
+    assert not list(out.parent.glob("*.partial"))
+
+
+def test_jsonl_spans_token_end_inclusive_for_multi_token_span(setup):
+    config, input_path, tmp = setup
+    out = tmp / "out.jsonl"
+    run(config, input_path, out)
+    task = list(srsly.read_jsonl(out))[1]
+    span = task["spans"][0]
+    covered = task["tokens"][span["token_start"] : span["token_end"] + 1]
+    assert task["text"][covered[0]["start"] : covered[-1]["end"]] == "Dr. Martens"
+    assert len(covered) >= 2
+
+
+def test_spacy_output_with_provenance(setup):
+    config, input_path, tmp = setup
+    out = tmp / "teacher.spacy"
+    run(config, input_path, out)
+    docs = read_docbin(out)
+    assert [d.text for d in docs] == TEXTS
+    assert [[e.text for e in d.ents] for d in docs] == [["Zara", "Gucci"], ["Dr. Martens", "Zalando"], [], ["Levi's"]]
+    assert docs[0].user_data["meta"] == {"id": "a", "source": "reddit"}
+    assert [d.user_data["source"]["line"] for d in docs] == [1, 3, 5, 6]
+    assert docs[0].user_data["source"]["path"] == str(input_path)
+    for doc in docs:
+        teacher = doc.user_data["teacher"]
+        [prompt] = doc.user_data["llm_io"]["llm"]["prompt"]
+        assert prompt.rstrip().endswith(f"Text: {doc.text}\nEntities:")
+        assert list(teacher["prompt_sha256"]) == [hashlib.sha256(prompt.encode("utf8")).hexdigest()]
+        assert list(teacher["response"]) == [ANSWERS[doc.text]]
+        assert teacher["model"] == "canned"
+        assert doc.user_data["spacy_distill"]["parse_failure"] is False
+
+
+def test_second_run_is_all_cache_hits_with_identical_output(setup, monkeypatch):
+    config, input_path, tmp = setup
+    first = run(config, input_path, tmp / "first.jsonl")
+    run(config, input_path, tmp / "first.spacy")
+    assert first["llm_calls"] == 4
+
+    def no_llm(self, prompt):
+        raise AssertionError("the second run must not call the model")
+
+    monkeypatch.setattr(canned.CannedModel, "complete", no_llm)
+    second = run(config, input_path, tmp / "second.jsonl")
+    run(config, input_path, tmp / "second.spacy")
+    assert second["llm_calls"] == 0 and second["cache_hits"] == 4
+    assert (tmp / "first.jsonl").read_bytes() == (tmp / "second.jsonl").read_bytes()
+    a, b = read_docbin(tmp / "first.spacy"), read_docbin(tmp / "second.spacy")
+    assert [d.to_json() for d in a] == [d.to_json() for d in b]
+    assert [d.user_data["teacher"] for d in a] == [d.user_data["teacher"] for d in b]
+
+
+def test_changed_answers_config_is_a_new_model_identity(setup):
+    config, input_path, tmp = setup
+    run(config, input_path, tmp / "a.jsonl")
+    other = write_config(tmp / "other.cfg", {**ANSWERS, TEXTS[2]: f"Nothing | {LABEL}"}, tmp / "cache" / "responses.sqlite")
+    stats = run(other, input_path, tmp / "b.jsonl")
+    assert stats["cache_hits"] == 0 and stats["llm_calls"] == 4
+
+
+def test_csv_meta_carried_through(tmp_path):
+    config = write_config(tmp_path / "t.cfg", ANSWERS, tmp_path / "r.sqlite")
+    input_path = tmp_path / "in.csv"
+    input_path.write_text(f'id,text,user\n1,"{TEXTS[0]}",ann\n2,,bob\n3,"{TEXTS[3]}",\n', encoding="utf8")
+    stats = run(config, input_path, tmp_path / "out.jsonl")
+    assert stats["skipped_empty"] == 1
+    tasks = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    assert [t["meta"] for t in tasks] == [{"id": "1", "user": "ann"}, {"id": "3"}]
+
+
+# --- output safety --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["out.json", "out.txt", "out", "out.spacy.tmp"])
+def test_bad_output_suffix_is_a_clear_error(setup, name):
+    config, input_path, tmp = setup
+    with pytest.raises(InputError, match=r"output must end in \.spacy or \.jsonl"):
+        run(config, input_path, tmp / name)
+    assert not (tmp / name).exists()
+    assert not (tmp / "cache" / "responses.sqlite").exists()  # fails before any LLM work
+
+
+def test_output_is_written_to_partial_then_renamed(setup, monkeypatch):
+    config, input_path, tmp = setup
+    out = tmp / "out.jsonl"
+    moves = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        assert Path(src).exists() and not Path(dst).exists()
+        moves.append((Path(src).name, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    run(config, input_path, out)
+    assert moves == [("out.jsonl.partial", "out.jsonl")]
+    assert not (tmp / "out.jsonl.partial").exists()
+
+
+def test_failed_write_leaves_previous_output_untouched(setup, monkeypatch):
+    config, input_path, tmp = setup
+    out = tmp / "out.jsonl"
+    out.write_text("previous complete output\n")
+    from spacy_distill.teacher import annotate as annotate_module
+
+    real = annotate_module.doc_to_task
+    calls = []
+
+    def fail_on_third(doc):
+        calls.append(doc.text)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(doc)
+
+    monkeypatch.setattr(annotate_module, "doc_to_task", fail_on_third)
+    with pytest.raises(OSError, match="disk full"):
+        run(config, input_path, out)
+    assert out.read_text() == "previous complete output\n"
+
+
+def test_teacher_failure_names_input_line_and_writes_nothing(setup, monkeypatch):
+    config, input_path, tmp = setup
+    out = tmp / "out.jsonl"
+    real = canned.CannedModel.complete
+
+    def fail_on_levis(self, prompt):
+        if "Text: Levi's" in prompt:
+            raise ConnectionError("server went away")
+        return real(self, prompt)
+
+    monkeypatch.setattr(canned.CannedModel, "complete", fail_on_levis)
+    with pytest.raises(TeacherError) as e:
+        run(config, input_path, out, batch_size=2)
+    message = str(e.value)
+    assert f"{input_path}:6" in message  # the Levi's record is on line 6 (after two empty ones)
+    assert "server went away" in message and "2 docs were done" in message
+    assert not out.exists()
+    # The answers that did arrive are in the store: a rerun only asks for the missing one.
+    monkeypatch.setattr(canned.CannedModel, "complete", real)
+    stats = run(config, input_path, out, batch_size=2)
+    assert stats["llm_calls"] == 1 and stats["cache_hits"] == 3
+    assert len(list(srsly.read_jsonl(out))) == 4
+
+
+# --- the CLI -----------------------------------------------------------------------------------------
+
+
+def cli(*args):
+    return CliRunner().invoke(app, ["annotate", *map(str, args)])
+
+
+def flat(output: str) -> str:
+    """CLI output without colours and line wrapping (wasabi never breaks inside a path)."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", output).split())
+
+
+def test_cli_annotate_with_config_override(setup):
+    config, input_path, tmp = setup
+    other_store = tmp / "elsewhere" / "other.sqlite"
+    out = tmp / "out.spacy"
+    result = cli(config, input_path, out, "--paths.responses", other_store, "--quiet", "--stats-json", tmp / "s.json")
+    assert result.exit_code == 0, result.output
+    assert "Annotated 4 docs" in result.output
+    assert other_store.exists()
+    assert not (tmp / "cache" / "responses.sqlite").exists()
+    assert len(read_docbin(out)) == 4
+    assert srsly.read_json(tmp / "s.json")["llm_calls"] == 4
+    # Same override again: everything comes from that store.
+    result = cli(config, input_path, out, "--paths.responses", other_store, "--quiet", "--stats-json", tmp / "s.json")
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(tmp / "s.json")["cache_hits"] == 4
+
+
+def test_cli_bad_input_exit_1_names_file_and_line(setup):
+    config, _, tmp = setup
+    bad = tmp / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"text": "broken"\n', encoding="utf8")
+    result = cli(config, bad, tmp / "out.jsonl", "--quiet")
+    assert result.exit_code == 1
+    assert f"{bad}:2: not valid JSON" in flat(result.output)
+    assert "Traceback" not in result.output
+    assert not (tmp / "out.jsonl").exists()
+
+
+def test_cli_bad_output_suffix(setup):
+    config, input_path, tmp = setup
+    result = cli(config, input_path, tmp / "out.csv", "--quiet")
+    assert result.exit_code == 1
+    assert f"{tmp / 'out.csv'}: output must end in .spacy or .jsonl" in flat(result.output)
+
+
+def test_cli_missing_input_file(setup):
+    config, _, tmp = setup
+    result = cli(config, tmp / "nope.jsonl", tmp / "out.jsonl", "--quiet")
+    assert result.exit_code == 1
+    assert f"{tmp / 'nope.jsonl'}: file not found" in flat(result.output)
+
+
+def test_real_command_bad_input_no_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n\n{"text": 3}\n', encoding="utf8")
+    exe = Path(sys.executable).parent / "spacy-distill"
+    result = subprocess.run(
+        [str(exe), "annotate", str(ROOT / "configs" / "teacher_ner.cfg"), str(bad), str(tmp_path / "out.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{bad}:3: field 'text' must be a string, got int" in flat(output)
+    assert "Traceback" not in output
+    assert not (tmp_path / "out.jsonl").exists()

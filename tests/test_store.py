@@ -1,0 +1,127 @@
+"""The response store: keys, durability, threads, WAL."""
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from spacy.util import load_config
+from spacy_llm.util import assemble_from_config
+
+from spacy_distill.teacher.store import ResponseStore, make_response_store, prompt_key
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "assets" / "fashion_brands" / "ner_examples.yml"
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*Skipping unsupported user data 'spacy_distill"),
+    pytest.mark.filterwarnings("ignore:Task supports sharding"),
+]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = ResponseStore(tmp_path / "sub" / "dir" / "store.sqlite")
+    yield s
+    s.close()
+
+
+def test_put_get_roundtrip(store):
+    key = prompt_key({"model": "m"}, "prompt")
+    assert store.get(key) is None
+    store.put(key, "m", "prompt", "Zara | BRAND\nünïcode 👗", 12, 3)
+    assert store.get(key) == {"response": "Zara | BRAND\nünïcode 👗", "prompt_tokens": 12, "completion_tokens": 3}
+    assert len(store) == 1
+    store.put(key, "m", "prompt", "changed", None, None)  # replaces, never duplicates
+    assert store.get(key) == {"response": "changed", "prompt_tokens": None, "completion_tokens": None}
+    assert len(store) == 1
+
+
+def test_key_depends_on_model_identity_and_prompt():
+    identity = {"kind": "OpenAICompatible", "model": "m", "temperature": 0.0}
+    base = prompt_key(identity, "prompt")
+    assert base == prompt_key(dict(reversed(list(identity.items()))), "prompt")  # key order does not matter
+    assert len(base) == 64
+    assert prompt_key({**identity, "model": "m2"}, "prompt") != base
+    assert prompt_key({**identity, "temperature": 0.7}, "prompt") != base
+    assert prompt_key(identity, "prompt ") != base
+    assert prompt_key(identity, "Prompt") != base
+
+
+def prompts_for(labels, examples):
+    """The prompt the NER teacher sends for one text, given labels and examples."""
+    config = load_config(ROOT / "configs" / "teacher_ner.cfg", interpolate=False)
+    config["components"]["llm"]["model"] = {"@llm_models": "spacy_distill_test.Canned.v1", "answers": {}}
+    config["components"]["llm"]["task"]["labels"] = labels
+    del config["components"]["llm"]["task"]["label_definitions"]
+    if examples:
+        config["paths"]["examples"] = str(EXAMPLES)
+    else:
+        del config["components"]["llm"]["task"]["examples"]
+    nlp = assemble_from_config(config)
+    model = nlp.get_pipe("llm")._model
+    doc = nlp("I love Zara.")
+    [prompt] = doc.user_data["llm_io"]["llm"]["prompt"]
+    return model, prompt
+
+
+def test_key_changes_when_labels_or_examples_change_the_prompt():
+    model, base = prompts_for(["FASHION_BRAND"], examples=True)
+    _, other_labels = prompts_for(["FASHION_BRAND", "SHOP"], examples=True)
+    _, no_examples = prompts_for(["FASHION_BRAND"], examples=False)
+    assert len({base, other_labels, no_examples}) == 3
+    assert len({model.key(base), model.key(other_labels), model.key(no_examples)}) == 3
+    assert model.key(base) == prompt_key(model.identity, base)
+
+
+def test_durable_across_a_new_connection(tmp_path):
+    path = tmp_path / "store.sqlite"
+    first = ResponseStore(path)
+    first.put("k1", "m", "p1", "r1", 1, 2)
+    # Not closed: a new connection (as after kill -9) already sees the committed answer.
+    second = ResponseStore(path)
+    assert second.get("k1") == {"response": "r1", "prompt_tokens": 1, "completion_tokens": 2}
+    first.close()
+    second.close()
+    raw = sqlite3.connect(str(path))
+    assert raw.execute("SELECT key, model, prompt, response FROM responses").fetchall() == [("k1", "m", "p1", "r1")]
+    raw.close()
+    assert len(ResponseStore(path)) == 1
+
+
+def test_concurrent_puts_lose_nothing(store):
+    n_threads, per_thread = 8, 50
+    barrier = threading.Barrier(n_threads)
+    errors = []
+
+    def worker(t):
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                store.put(f"{t}-{i}", "m", f"prompt {t} {i}", f"answer {t} {i}")
+                assert store.get(f"{t}-{i}")["response"] == f"answer {t} {i}"
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store) == n_threads * per_thread
+    reopened = ResponseStore(store.path)
+    assert all(reopened.get(f"{t}-{i}")["response"] == f"answer {t} {i}" for t in range(n_threads) for i in range(per_thread))
+    reopened.close()
+
+
+def test_wal_mode_is_on(store):
+    store.put("k", "m", "p", "r")
+    raw = sqlite3.connect(str(store.path))
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    raw.close()
+    assert Path(str(store.path) + "-wal").exists()
+
+
+def test_registered_factory_makes_a_store(tmp_path):
+    store = make_response_store(str(tmp_path / "x.sqlite"))
+    assert isinstance(store, ResponseStore)
+    store.close()

@@ -67,8 +67,10 @@ def _read_csv(path: Path, text_field: str) -> Iterator[Record]:
             return
         if text_field not in reader.fieldnames:
             raise InputError(f"{path}:1: no column {text_field!r} (columns: {reader.fieldnames})")
+        first_line = reader.line_num + 1
         for row in reader:
             if None in row:
-                raise InputError(f"{path}:{reader.line_num}: more fields than the header has")
+                raise InputError(f"{path}:{first_line}: more fields than the header has")
             text = row.pop(text_field) or ""
-            yield Record(reader.line_num, text, {k: v for k, v in row.items() if v not in (None, "")})
+            yield Record(first_line, text, {k: v for k, v in row.items() if v not in (None, "")})
+            first_line = reader.line_num + 1

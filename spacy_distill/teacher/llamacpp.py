@@ -43,7 +43,7 @@ class LlamaCppModel(StoredModel):
     ):
         super().__init__(store=store, concurrency=1)  # one llama.cpp context is not thread-safe
         try:
-            from llama_cpp import Llama, LlamaGrammar
+            from llama_cpp import Llama
         except ImportError:
             raise ValueError(
                 "spacy_distill.LlamaCpp.v1 needs llama-cpp-python: pip install 'spacy-distill[local]'"
@@ -61,7 +61,21 @@ class LlamaCppModel(StoredModel):
         stat = path.stat()
         self.model_sha256 = file_sha256(str(path), stat.st_size, stat.st_mtime)
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
-        self._compile = lru_cache(maxsize=2)(lambda text: LlamaGrammar.from_string(text, verbose=False))
+        self._compile = lru_cache(maxsize=2)(self._checked_grammar)
+
+    def _checked_grammar(self, text: str) -> Any:
+        """A LlamaGrammar, after llama.cpp's own parser accepted the text.
+
+        LlamaGrammar.from_string does not parse; an invalid grammar would reach the
+        sampler as a null pointer and take the process down.
+        """
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode("utf-8"), b"root")
+        if not sampler:
+            raise ValueError(f"llama.cpp rejected the grammar:\n{text[:500]}")
+        llama_cpp.llama_sampler_free(sampler)
+        return llama_cpp.LlamaGrammar.from_string(text, verbose=False)
 
     @property
     def identity(self) -> Dict[str, Any]:

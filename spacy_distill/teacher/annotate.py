@@ -5,6 +5,7 @@ models write every answer to the response store as it arrives, so a killed
 run loses nothing: rerun it and only unanswered prompts are sent.
 """
 import hashlib
+import json
 import os
 import time
 import warnings
@@ -90,7 +91,8 @@ def annotate(
     stats = collect_stats(docs, model, n_empty, time.perf_counter() - start)
     if stats_path is not None:
         Path(stats_path).parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(stats_path, stats)
+        # json, not srsly: srsly's ujson writes 1.914 as 1.9139999
+        Path(stats_path).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
     return stats
 
 

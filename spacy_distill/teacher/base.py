@@ -69,7 +69,8 @@ class StoredModel(abc.ABC):
         todo: Dict[str, Tuple[int, str]] = {}
         for position, (_, _, prompt) in enumerate(flat):
             key = self.key(prompt)
-            if key in answers or key in todo:
+            if key in answers or key in todo:  # the same prompt twice: one answer serves both
+                self.stats["cache_hits"] += 1
                 continue
             stored = self.store.get(key) if self.store is not None else None
             if stored is not None:

@@ -50,5 +50,57 @@ def annotate_cli(
     print_summary(stats, output)
 
 
+@app.command("export")
+def export_cli(
+    input: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
+    output: Path = typer.Argument(..., help="Tasks file (.jsonl for prodigy/doccano, .json for labelstudio) or folder (argilla)"),
+    to: str = typer.Option(..., "--to", help="prodigy, labelstudio, doccano or argilla"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"),
+):
+    """Write teacher docs as review tasks, the teacher's output as suggestions to correct.
+
+    labelstudio also writes OUTPUT's stem + .label_config.xml; argilla writes a
+    folder for rg.Dataset.from_disk.
+    """
+    from .formats import export_docs
+    from .inputs import InputError
+
+    try:
+        stats = export_docs(input, output, to, labels.split(",") if labels else None)
+    except InputError as e:
+        msg.fail(str(e), exits=1)
+    msg.good(f"Exported {stats['docs']} docs with {stats['spans']} suggested spans -> {', '.join(stats['written'])}")
+    msg.text(f"span labels: {stats['span_labels'] or '-'}; categories: {stats['cat_labels'] or '-'}")
+
+
+@app.command("import")
+def import_cli(
+    input: str = typer.Argument(..., help="Corrections: a file, a folder, or comma-separated paths (merged)"),
+    output: Path = typer.Argument(..., help="Gold docs (.spacy)"),
+    fmt: str = typer.Option("auto", "--from", help="auto, prodigy, labelstudio, doccano, argilla, conll, csv or tsv"),
+    lang: str = typer.Option("en", "--lang", help="Language of the tokenizer for texts without tokens"),
+    policy: str = typer.Option("latest", "--policy", help="When annotators disagree: latest, majority or fail"),
+    align: str = typer.Option("strict", "--align", help="Spans off token boundaries: strict (drop and report), expand or contract (snap)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label set; other labels are dropped and counted"),
+    span_key: Optional[str] = typer.Option(None, "--span-key", help="Put spans in doc.spans[KEY] (spancat) instead of doc.ents"),
+    text_column: str = typer.Option("text", "--text-column", help="CSV/TSV: text column (name, or 0-based index if no header)"),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="CSV/TSV: category column"),
+    spans_column: Optional[str] = typer.Option(None, "--spans-column", help="CSV/TSV: column of character offsets"),
+    span_label: str = typer.Option("SPAN", "--span-label", help="CSV/TSV: label of the spans in --spans-column"),
+    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the import's counts here"),
+):
+    """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`."""
+    from .corrections import Options, import_corrections, print_summary
+    from .inputs import InputError
+
+    try:
+        options = Options(policy, align, set(labels.split(",")) if labels else None, span_key)
+        columns = dict(text_column=text_column, label_column=label_column, spans_column=spans_column, span_label=span_label)
+        stats = import_corrections(input, output, fmt, lang, options, stats_json, **columns)
+    except InputError as e:
+        msg.fail(str(e), exits=1)
+    print_summary(stats, output)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,212 @@
+"""What every format shares: the `Correction` records readers produce, the
+schema exporters write, and JSON/JSONL reading that names file and line.
+
+A reader turns each annotator's answer about one text into a `Correction`;
+`spacy_distill.corrections` aligns, merges and turns them into gold docs.
+"""
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from spacy.tokens import Doc, Span
+
+from ..inputs import InputError
+
+ANSWERS = ("accept", "reject", "ignore", "none")  # "none": seen but not annotated (pending, draft)
+INCORRECT_KEY = "incorrect_spans"  # spaCy's ner reads known-wrong spans from this group
+
+
+class FormatError(InputError):
+    """A malformed corrections file; the message names the file and line."""
+
+
+@dataclass
+class SpanAnn:
+    """A labelled character span as written in a file (token indices inclusive, if given)."""
+
+    start: int
+    end: int
+    label: str
+    token_start: Optional[int] = None
+    token_end: Optional[int] = None
+
+
+@dataclass
+class Correction:
+    """One annotator's answer about one text.
+
+    spans / cats: None if the record says nothing about them; [] / {} is a
+    real answer ("no entities", "no category"). binary: the answer is about
+    each given span or label alone (Prodigy's ner/classification views), not
+    a complete annotation of the text. key: answers with the same key are
+    merged; None means the text itself (corpus readers give each record its
+    own key, so a corpus's repeated sentences stay separate docs).
+    """
+
+    source: str
+    text: str
+    answer: str = "accept"
+    spans: Optional[List[SpanAnn]] = None
+    cats: Optional[Dict[str, float]] = None
+    binary: bool = False
+    tokens: Optional[List[Tuple[str, int, int]]] = None
+    span_key: Optional[str] = None
+    annotator: Optional[str] = None
+    timestamp: Optional[float] = None
+    meta: Dict[str, Any] = field(default_factory=dict)
+    key: Optional[str] = None
+
+
+@dataclass
+class Schema:
+    """What a set of teacher docs annotates, for exporters and labelling configs."""
+
+    has_spans: bool
+    span_key: Optional[str]  # None: doc.ents (NER); else doc.spans[span_key]
+    span_labels: List[str]
+    cat_labels: List[str]
+    exclusive: bool
+
+
+def schema_of(docs: List[Doc], extra_labels: Optional[List[str]] = None) -> Schema:
+    """The schema of teacher docs; extra_labels are offered to reviewers even if the teacher never used them."""
+    span_keys = sorted({k for d in docs for k, group in d.spans.items() if len(group) and k != INCORRECT_KEY})
+    has_ents = any(d.has_annotation("ENT_IOB") for d in docs)
+    cat_labels = sorted({label for d in docs for label in d.cats})
+    span_key = None if has_ents or not span_keys else span_keys[0]
+    has_spans = has_ents or bool(span_keys) or not cat_labels
+    span_labels = sorted({s.label_ for d in docs for s in doc_spans(d, span_key)}) if has_spans else []
+    for label in extra_labels or []:
+        target = span_labels if has_spans else cat_labels
+        if label not in target:
+            target.append(label)
+    exclusive = len(cat_labels) > 1 and all(
+        sum(score >= 0.5 for score in d.cats.values()) == 1 for d in docs if d.cats
+    )
+    return Schema(has_spans, span_key, span_labels, cat_labels, exclusive)
+
+
+def doc_spans(doc: Doc, span_key: Optional[str]) -> List[Span]:
+    return list(doc.ents) if span_key is None else sorted(doc.spans.get(span_key, []))
+
+
+def positive_cats(doc: Doc) -> List[str]:
+    return [label for label, score in doc.cats.items() if score >= 0.5]
+
+
+def teacher_info(doc: Doc) -> Dict[str, Any]:
+    """The teacher's model name and prompt hashes, for a tool's metadata."""
+    teacher = doc.user_data.get("teacher") or {}
+    return {k: teacher[k] for k in ("model", "prompt_sha256") if teacher.get(k) is not None}
+
+
+def stable_hash(*parts: Any) -> int:
+    """A signed 32-bit hash (Prodigy's hash range), stable across runs."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf8")
+    return int.from_bytes(hashlib.sha1(blob).digest()[:4], "big", signed=True)
+
+
+def read_text(path: Path) -> str:
+    """A file's text: UTF-8 with or without BOM, any line ending; empty files are an error."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise FormatError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        line = Path(path).read_bytes()[: e.start].count(b"\n") + 1
+        raise FormatError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
+    if not text.strip():
+        raise FormatError(f"{path}:1: the file is empty")
+    return text
+
+
+def read_jsonl(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file."""
+    for i, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}); is the file truncated?") from None
+        if not isinstance(obj, dict):
+            raise FormatError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        yield i, obj
+
+
+def read_json_array(path: Path) -> Iterator[Tuple[int, Any]]:
+    """(line number, element) for each element of a JSON array, so errors can name the line."""
+    text = read_text(path)
+    decoder = json.JSONDecoder()
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def line(i: int) -> int:
+        return text.count("\n", 0, i) + 1
+
+    i = skip(0)
+    if text[i] != "[":
+        raise FormatError(f"{path}:{line(i)}: expected a JSON array of records")
+    i = skip(i + 1)
+    if i < len(text) and text[i] == "]":
+        return
+    while True:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); is the file truncated?") from None
+        yield line(i), obj
+        i = skip(end)
+        if i >= len(text):
+            raise FormatError(f"{path}:{line(i)}: the JSON array is not closed; is the file truncated?")
+        if text[i] == "]":
+            break
+        if text[i] != ",":
+            raise FormatError(f"{path}:{line(i)}: expected ',' or ']' after a record")
+        i = skip(i + 1)
+    if skip(i + 1) < len(text):
+        raise FormatError(f"{path}:{line(skip(i + 1))}: unexpected text after the JSON array")
+
+
+def get(obj: Dict[str, Any], key: str, kind: Any, source: str, default: Any = ..., what: str = "") -> Any:
+    """obj[key], checked against kind (a type or tuple of types); missing -> default or error."""
+    if key not in obj or obj[key] is None:
+        if default is ...:
+            raise FormatError(f"{source}: {what}no field {key!r}")
+        return default
+    value = obj[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int,))):
+        names = " or ".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
+        raise FormatError(f"{source}: {what}field {key!r} must be {names}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def span_from_dict(obj: Any, source: str, start="start", end="end", label="label") -> SpanAnn:
+    """A SpanAnn from a dict with integer offsets and a string label (keys configurable)."""
+    if not isinstance(obj, dict):
+        raise FormatError(f"{source}: a span must be an object, got {type(obj).__name__} {obj!r:.60}")
+    return SpanAnn(
+        get(obj, start, int, source, what="span "),
+        get(obj, end, int, source, what="span "),
+        get(obj, label, str, source, what="span "),
+        get(obj, "token_start", int, source, None, "span "),
+        get(obj, "token_end", int, source, None, "span "),
+    )
+
+
+def check_span_text(text: str, span: SpanAnn, quoted: Optional[str], source: str) -> None:
+    """Offsets inside the text, and the span's own copy of its text (if any) equal to the text there."""
+    if not 0 <= span.start < span.end <= len(text):
+        raise FormatError(
+            f"{source}: span [{span.start}, {span.end}) {span.label!r} is outside the text (length {len(text)})"
+        )
+    if quoted is not None and text[span.start : span.end] != quoted:
+        raise FormatError(
+            f"{source}: span [{span.start}, {span.end}) says its text is {quoted!r}, "
+            f"but the text there is {text[span.start:span.end]!r}"
+        )

@@ -1,0 +1,95 @@
+"""doccano JSONL: `{"text", "label": [[start, end, label], ...]}` for sequence
+labelling, `{"text", "label": ["cat", ...]}` for text classification, and
+`{"text", "entities": [[start, end, label], ...], "cats": [...]}` (intent
+detection and slot filling) for both.
+
+Import also reads the relation-mode export (`entities` as objects with
+start_offset / end_offset). doccano exports one file per annotator, so the file name
+(without suffix) is taken as the annotator when several files are merged.
+"""
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import srsly
+from spacy.tokens import Doc
+
+from .common import (
+    Correction,
+    FormatError,
+    Schema,
+    SpanAnn,
+    check_span_text,
+    doc_spans,
+    get,
+    positive_cats,
+    read_jsonl,
+    span_from_dict,
+    teacher_info,
+)
+
+
+def doc_to_record(doc: Doc, schema: Schema) -> Dict[str, Any]:
+    record: Dict[str, Any] = {"text": doc.text}
+    spans = [[s.start_char, s.end_char, s.label_] for s in doc_spans(doc, schema.span_key)]
+    if schema.has_spans and schema.cat_labels:
+        record.update(entities=spans, cats=positive_cats(doc))
+    else:
+        record["label"] = spans if schema.has_spans else positive_cats(doc)
+    record["meta"] = doc.user_data.get("meta") or {}
+    record["teacher"] = teacher_info(doc)
+    if schema.span_key is not None:
+        record["span_key"] = schema.span_key
+    return record
+
+
+def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+    srsly.write_jsonl(output, (doc_to_record(doc, schema) for doc in docs))
+    return [output]
+
+
+def read(path: Path) -> Iterator[Correction]:
+    records = list(read_jsonl(path))
+    labels = [r.get("label", r.get("labels")) for _, r in records]
+    has_cats = any(isinstance(x, list) and x and all(isinstance(v, str) for v in x) for x in labels)
+    for line, record in records:
+        yield record_to_correction(record, f"{path}:{line}", path.stem, has_cats)
+
+
+def record_to_correction(record: Dict[str, Any], source: str, annotator: str, has_cats: bool) -> Correction:
+    text = get(record, "text", str, source)
+    correction = Correction(
+        source,
+        text,
+        annotator=annotator,
+        span_key=get(record, "span_key", str, source, None),
+        meta=get(record, "meta", dict, source, {}),
+    )
+    key = "label" if "label" in record else "labels"
+    items = get(record, key, list, source, [])
+    if "entities" in record:
+        correction.spans = [
+            span_from_dict(e, source, "start_offset", "end_offset") if isinstance(e, dict) else _triple(e, source)
+            for e in get(record, "entities", list, source)
+        ]
+    elif has_cats and not any(isinstance(x, list) for x in items):
+        correction.cats = {_category(x, source): 1.0 for x in items}
+    else:
+        correction.spans = [_triple(x, source) for x in items]
+    if "cats" in record:
+        correction.cats = {_category(x, source): 1.0 for x in get(record, "cats", list, source)}
+    for span in correction.spans or []:
+        check_span_text(text, span, None, source)
+    return correction
+
+
+def _triple(item: Any, source: str) -> SpanAnn:
+    ok = isinstance(item, list) and len(item) == 3
+    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[:2]) or not isinstance(item[2], str):
+        raise FormatError(f"{source}: a span label must be [start, end, \"LABEL\"], got {item!r:.80}")
+    return SpanAnn(item[0], item[1], item[2])
+
+
+def _category(item: Any, source: str) -> str:
+    if not isinstance(item, str):
+        raise FormatError(f"{source}: a category must be a string, got {item!r:.80}")
+    return item

@@ -1,0 +1,155 @@
+"""Label Studio: tasks with the teacher's suggestions as predictions, plus the labelling config.
+
+Export writes OUTPUT (a JSON array of tasks, each with `data.text` and one
+prediction whose `model_version` is the teacher model) and, next to it,
+OUTPUT's stem + `.label_config.xml` with the matching Labels/Choices
+controls: create a project with that config, import the tasks, and every
+suggestion shows up ready to correct. Import reads Label Studio's JSON
+export: each annotation is one annotator's answer; cancelled (skipped)
+annotations count as ignored.
+"""
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+from xml.sax.saxutils import quoteattr
+
+import srsly
+from spacy.tokens import Doc
+
+from .common import (
+    Correction,
+    FormatError,
+    Schema,
+    SpanAnn,
+    check_span_text,
+    doc_spans,
+    get,
+    read_json_array,
+    teacher_info,
+)
+
+SPANS_CONTROL = "label"
+CATS_CONTROL = "category"
+
+
+def label_config(schema: Schema) -> str:
+    """The labelling-config XML for the schema."""
+    lines = ["<View>"]
+    if schema.has_spans:
+        lines.append(f'  <Labels name="{SPANS_CONTROL}" toName="text">')
+        lines += [f"    <Label value={quoteattr(label)}/>" for label in schema.span_labels]
+        lines.append("  </Labels>")
+    lines.append('  <Text name="text" value="$text"/>')
+    if schema.cat_labels:
+        choice = "single-radio" if schema.exclusive else "multiple"
+        lines.append(f'  <Choices name="{CATS_CONTROL}" toName="text" choice="{choice}">')
+        lines += [f"    <Choice value={quoteattr(label)}/>" for label in schema.cat_labels]
+        lines.append("  </Choices>")
+    return "\n".join(lines + ["</View>", ""])
+
+
+def doc_to_task(doc: Doc, schema: Schema, index: int) -> Dict[str, Any]:
+    result: List[Dict[str, Any]] = []
+    if schema.has_spans:
+        for j, span in enumerate(doc_spans(doc, schema.span_key)):
+            value = {"start": span.start_char, "end": span.end_char, "text": span.text, "labels": [span.label_]}
+            result.append({"id": f"d{index}s{j}", "from_name": SPANS_CONTROL, "to_name": "text", "type": "labels", "value": value})
+    prediction: Dict[str, Any] = {"model_version": teacher_info(doc).get("model", "teacher"), "result": result}
+    if schema.cat_labels:
+        chosen = [label for label in schema.cat_labels if doc.cats.get(label, 0.0) >= 0.5]
+        item = {"id": f"d{index}c", "from_name": CATS_CONTROL, "to_name": "text", "type": "choices", "value": {"choices": chosen}}
+        if chosen:
+            item["score"] = min(doc.cats[label] for label in chosen)
+            prediction["score"] = item["score"]
+        result.append(item)
+    data = {"text": doc.text, "meta": doc.user_data.get("meta") or {}, "teacher": teacher_info(doc)}
+    if schema.span_key is not None:
+        data["span_key"] = schema.span_key
+    return {"data": data, "predictions": [prediction]}
+
+
+def config_path(output: Path) -> Path:
+    return output.with_name(output.stem + ".label_config.xml")
+
+
+def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+    srsly.write_json(output, [doc_to_task(doc, schema, i) for i, doc in enumerate(docs)])
+    config_path(output).write_text(label_config(schema), encoding="utf8")
+    return [output, config_path(output)]
+
+
+def read(path: Path) -> Iterator[Correction]:
+    tasks = list(read_json_array(path))
+    types = {
+        r.get("type")
+        for _, task in tasks
+        if isinstance(task, dict)
+        for a in (task.get("annotations") or []) + (task.get("predictions") or [])
+        if isinstance(a, dict) and isinstance(a.get("result"), list)
+        for r in a["result"]
+        if isinstance(r, dict)
+    }
+    has_spans, has_cats = "labels" in types or "choices" not in types, "choices" in types
+    for line, task in tasks:
+        yield from task_to_corrections(task, f"{path}:{line}", has_spans, has_cats)
+
+
+def task_to_corrections(task: Any, source: str, has_spans: bool, has_cats: bool) -> Iterator[Correction]:
+    if not isinstance(task, dict):
+        raise FormatError(f"{source}: a task must be an object, got {type(task).__name__}")
+    data = get(task, "data", dict, source)
+    text = get(data, "text", str, source, what="data ")
+    meta = get(data, "meta", dict, source, {})
+    span_key = get(data, "span_key", str, source, None)
+    annotations = get(task, "annotations", list, source, [])
+    if not annotations:
+        yield Correction(source, text, answer="none", meta=meta)
+    for annotation in annotations:
+        if not isinstance(annotation, dict):
+            raise FormatError(f"{source}: an annotation must be an object, got {type(annotation).__name__}")
+        correction = Correction(
+            source=source,
+            text=text,
+            answer="ignore" if annotation.get("was_cancelled") else "accept",
+            spans=[] if has_spans else None,
+            cats={} if has_cats else None,
+            span_key=span_key,
+            annotator=_annotator(annotation.get("completed_by")),
+            timestamp=_timestamp(annotation.get("updated_at") or annotation.get("created_at"), source),
+            meta=meta,
+        )
+        for item in get(annotation, "result", list, source, []):
+            _add_result(correction, item, text, source)
+        yield correction
+
+
+def _add_result(correction: Correction, item: Any, text: str, source: str) -> None:
+    if not isinstance(item, dict):
+        raise FormatError(f"{source}: a result must be an object, got {type(item).__name__}")
+    value = get(item, "value", dict, source, what="result ")
+    if item.get("type") == "labels":
+        start, end = get(value, "start", int, source, what="result "), get(value, "end", int, source, what="result ")
+        for label in get(value, "labels", list, source, what="result "):
+            if not isinstance(label, str):
+                raise FormatError(f"{source}: result labels must be strings, got {label!r}")
+            span = SpanAnn(start, end, label)
+            check_span_text(text, span, value.get("text") if isinstance(value.get("text"), str) else None, source)
+            correction.spans.append(span)
+    elif item.get("type") == "choices":
+        for label in get(value, "choices", list, source, what="result "):
+            correction.cats[str(label)] = 1.0
+
+
+def _annotator(completed_by: Any) -> Optional[str]:
+    if isinstance(completed_by, dict):
+        completed_by = completed_by.get("email") or completed_by.get("id")
+    return None if completed_by is None else str(completed_by)
+
+
+def _timestamp(value: Any, source: str) -> Optional[float]:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise FormatError(f"{source}: unreadable date {value!r}") from None

@@ -1,0 +1,135 @@
+"""Prodigy JSONL: teacher docs as tasks to correct, and answers read back.
+
+Export: one task per doc with text, tokens, spans (token_end inclusive) and
+`_view_id` ner_manual (spans_manual for span groups), or options/accept for
+text classification (choice view); hashes are stable 32-bit ints, not
+Prodigy's own. Import: accept/reject/ignore answers of ner_manual,
+spans_manual, choice and the binary views (ner, spans, classification); a
+task without an answer counts as accepted, like doccano data. Tokens, when
+given, are kept (and checked against the text).
+"""
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import srsly
+from spacy.tokens import Doc
+
+from .common import (
+    Correction,
+    FormatError,
+    Schema,
+    SpanAnn,
+    check_span_text,
+    doc_spans,
+    get,
+    positive_cats,
+    read_jsonl,
+    span_from_dict,
+    stable_hash,
+    teacher_info,
+)
+
+BINARY_SPAN_VIEWS = ("ner", "spans")
+
+
+def doc_to_task(doc: Doc, schema: Schema) -> Dict[str, Any]:
+    """A Prodigy task for one teacher doc."""
+    task: Dict[str, Any] = {"text": doc.text, "meta": doc.user_data.get("meta") or {}}
+    task["_input_hash"] = stable_hash(doc.text)
+    if schema.has_spans:
+        task["tokens"] = [
+            {"text": t.text, "start": t.idx, "end": t.idx + len(t), "id": t.i, "ws": bool(t.whitespace_)}
+            for t in doc
+        ]
+        task["spans"] = [
+            {"start": s.start_char, "end": s.end_char, "token_start": s.start, "token_end": s.end - 1, "label": s.label_}
+            for s in doc_spans(doc, schema.span_key)
+        ]
+        task["_view_id"] = "ner_manual" if schema.span_key is None else "spans_manual"
+        if schema.span_key is not None:
+            task["_span_key"] = schema.span_key
+    if schema.cat_labels:
+        task["options"] = [{"id": label, "text": label} for label in schema.cat_labels]
+        task["accept"] = positive_cats(doc)
+        task["config"] = {"choice_style": "single" if schema.exclusive else "multiple"}
+        task.setdefault("_view_id", "choice")
+    task["_task_hash"] = stable_hash(task["_input_hash"], task.get("spans"), task.get("accept"))
+    task["_teacher"] = teacher_info(doc)
+    return task
+
+
+def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+    srsly.write_jsonl(output, (doc_to_task(doc, schema) for doc in docs))
+    return [output]
+
+
+def read(path: Path) -> Iterator[Correction]:
+    for line, task in read_jsonl(path):
+        yield task_to_correction(task, f"{path}:{line}")
+
+
+def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
+    text = get(task, "text", str, source)
+    answer = get(task, "answer", str, source, "accept")
+    if answer not in ("accept", "reject", "ignore"):
+        raise FormatError(f"{source}: answer must be accept, reject or ignore, got {answer!r}")
+    view = get(task, "_view_id", str, source, "")
+    tokens = _tokens(task, text, source)
+    correction = Correction(
+        source=source,
+        text=text,
+        answer=answer,
+        tokens=tokens,
+        span_key=get(task, "_span_key", str, source, None),
+        annotator=get(task, "_annotator_id", (str, int), source, None) or get(task, "_session_id", (str, int), source, None),
+        timestamp=get(task, "_timestamp", (int, float), source, None),
+        meta=get(task, "meta", dict, source, {}),
+    )
+    if view == "spans_manual" and correction.span_key is None:
+        correction.span_key = "sc"
+    has_cats = "options" in task or ("label" in task and view not in BINARY_SPAN_VIEWS)
+    if "spans" in task or not has_cats:
+        correction.spans = [_span(obj, text, tokens, source) for obj in get(task, "spans", list, source, [])]
+        correction.binary = view in BINARY_SPAN_VIEWS
+    if "options" in task:
+        options = [str(get(o, "id", (str, int), source, what="option ")) for o in get(task, "options", list, source)]
+        accepted = {str(a) for a in get(task, "accept", list, source, [])}
+        unknown = accepted - set(options)
+        if unknown:
+            raise FormatError(f"{source}: accept lists {sorted(unknown)}, which are not among the options {options}")
+        correction.cats = {label: float(label in accepted) for label in options}
+    elif has_cats:
+        correction.cats = {get(task, "label", str, source): 1.0}
+        correction.binary = True
+    return correction
+
+
+def _tokens(task: Dict[str, Any], text: str, source: str):
+    if "tokens" not in task:
+        return None
+    tokens = []
+    for obj in get(task, "tokens", list, source):
+        if not isinstance(obj, dict):
+            raise FormatError(f"{source}: a token must be an object, got {type(obj).__name__}")
+        t_text = get(obj, "text", str, source, what="token ")
+        start, end = get(obj, "start", int, source, what="token "), get(obj, "end", int, source, what="token ")
+        if text[start:end] != t_text or end > len(text):
+            raise FormatError(
+                f"{source}: token {len(tokens)} is {t_text!r} at [{start}, {end}), "
+                f"but the text there is {text[start:end]!r}: tokens and text differ"
+            )
+        tokens.append((t_text, start, end))
+    return tokens
+
+
+def _span(obj: Any, text: str, tokens, source: str) -> SpanAnn:
+    span = span_from_dict(obj, source)
+    check_span_text(text, span, obj.get("text") if isinstance(obj.get("text"), str) else None, source)
+    if tokens is not None and span.token_start is not None and span.token_end is not None:
+        ok = 0 <= span.token_start <= span.token_end < len(tokens)
+        if not ok or tokens[span.token_start][1] != span.start or tokens[span.token_end][2] != span.end:
+            raise FormatError(
+                f"{source}: span [{span.start}, {span.end}) {span.label!r} has token_start/token_end "
+                f"{span.token_start}/{span.token_end}, which do not match its character offsets"
+            )
+    return span

@@ -59,6 +59,8 @@ def test_choice_tasks(tmp_path):
     options = [{"id": "A", "text": "A"}, {"id": "B", "text": "B"}]
     docs, _ = load(tmp_path, [{"text": "t", "options": options, "accept": ["B"], "answer": "accept"}])
     assert docs[0].cats == {"A": 0.0, "B": 1.0}
+    docs, _ = load(tmp_path, [{"text": "t", "accept": ["B"], "answer": "accept"}, {"text": "u", "accept": ["A"]}])
+    assert [d.cats for d in docs] == [{"A": 0.0, "B": 1.0}, {"A": 1.0, "B": 0.0}]  # labels from the whole file
     with pytest.raises(FormatError, match=r"answers.jsonl:1: accept lists \['C'\]"):
         load(tmp_path, [{"text": "t", "options": options, "accept": ["C"], "answer": "accept"}])
 
@@ -159,3 +161,19 @@ def test_bom_crlf_and_empty_files(tmp_path):
 def test_empty_text_is_counted(tmp_path):
     docs, stats = load(tmp_path, [task(text=""), task(text="ok")])
     assert len(docs) == 1 and stats.dropped == {"empty text": 1}
+
+
+@pytest.mark.parametrize(
+    "record, fmt",
+    [
+        ({"text": "a b", "spans": [{"start": 0, "end": 1, "label": "X"}]}, "prodigy"),  # "label" only inside spans
+        ({"text": "a b", "accept": ["X"]}, "prodigy"),
+        ({"text": "a b", "label": [[0, 1, "X"]]}, "doccano"),
+        ({"text": "a b", "entities": [], "cats": ["X"]}, "doccano"),
+    ],
+)
+def test_format_detection_looks_at_top_level_fields(tmp_path, record, fmt):
+    from spacy_distill.formats import detect_format
+
+    srsly.write_jsonl(tmp_path / "x.jsonl", [record])
+    assert detect_format(tmp_path / "x.jsonl") == fmt

@@ -12,7 +12,7 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from . import argilla, conll, doccano, labelstudio, prodigy, tabular
-from .common import Correction, FormatError, read_text, schema_of
+from .common import Correction, FormatError, read_json_array, read_jsonl, read_text, schema_of
 
 EXPORTERS = {"prodigy": prodigy, "labelstudio": labelstudio, "doccano": doccano, "argilla": argilla}
 READERS: Dict[str, Callable[..., Iterator[Correction]]] = {
@@ -28,7 +28,7 @@ TABULAR_OPTIONS = ("text_column", "label_column", "spans_column", "span_label")
 
 
 def detect_format(path: Path) -> str:
-    """The format of a corrections file, from its suffix and its first record."""
+    """The format of a corrections file, from its suffix and the keys of its first record."""
     path = Path(path)
     if path.is_dir():
         if (path / "records.json").exists():
@@ -39,21 +39,18 @@ def detect_format(path: Path) -> str:
         return "conll"
     if suffix not in (".json", ".jsonl"):
         raise FormatError(f"{path}: cannot tell the format from the suffix {suffix!r}; pass it (--from)")
-    head = read_text(path).lstrip()[:20000]
-    if head.startswith("["):
-        if '"annotations"' in head or '"predictions"' in head or '"data"' in head:
-            return "labelstudio"
-        if '"fields"' in head or '.responses"' in head:
-            return "argilla"
-        raise FormatError(f"{path}: a JSON array, but neither Label Studio tasks nor Argilla records")
-    first = head.split("\n", 1)[0]
-    if any(f'"{key}"' in first for key in ("answer", "_input_hash", "tokens", "accept", "_view_id")):
+    records = read_json_array(path) if read_text(path).lstrip().startswith("[") else read_jsonl(path)
+    line, first = next(iter(records), (1, {}))
+    keys = set(first) if isinstance(first, dict) else set()
+    if {"data", "annotations", "predictions"} & keys:
+        return "labelstudio"
+    if "fields" in keys or any(k.endswith(".responses") for k in keys):
+        return "argilla"
+    if {"answer", "_input_hash", "tokens", "accept", "options", "_view_id", "spans"} & keys:
         return "prodigy"
-    if any(f'"{key}"' in first for key in ("label", "labels", "entities", "cats")):
+    if {"label", "labels", "entities", "cats"} & keys:
         return "doccano"
-    if '"spans"' in first:
-        return "prodigy"
-    raise FormatError(f"{path}:1: cannot tell the format of this record; pass it (--from)")
+    raise FormatError(f"{path}:{line}: cannot tell the format from the fields {sorted(keys)}; pass it (--from)")
 
 
 def read_corrections(path: Path, fmt: str = "auto", **options: Any) -> Iterator[Correction]:

@@ -87,17 +87,17 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
     )
     if view == "spans_manual" and correction.span_key is None:
         correction.span_key = "sc"
-    has_cats = "options" in task or ("label" in task and view not in BINARY_SPAN_VIEWS)
+    has_cats = "options" in task or "accept" in task or ("label" in task and view not in BINARY_SPAN_VIEWS)
     if "spans" in task or not has_cats:
         correction.spans = [_span(obj, text, tokens, source) for obj in get(task, "spans", list, source, [])]
         correction.binary = view in BINARY_SPAN_VIEWS
-    if "options" in task:
-        options = [str(get(o, "id", (str, int), source, what="option ")) for o in get(task, "options", list, source)]
+    if "options" in task or "accept" in task:  # without options, the other labels come from the rest of the data
+        options = [str(get(o, "id", (str, int), source, what="option ")) for o in get(task, "options", list, source, [])]
         accepted = {str(a) for a in get(task, "accept", list, source, [])}
-        unknown = accepted - set(options)
+        unknown = accepted - set(options) if options else set()
         if unknown:
             raise FormatError(f"{source}: accept lists {sorted(unknown)}, which are not among the options {options}")
-        correction.cats = {label: float(label in accepted) for label in options}
+        correction.cats = {label: float(label in accepted) for label in options or accepted}
     elif has_cats:
         correction.cats = {get(task, "label", str, source): 1.0}
         correction.binary = True

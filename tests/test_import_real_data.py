@@ -61,7 +61,7 @@ def conll_counts(path):
 def test_conll_bio(shared_data, name):
     path = shared_data / name
     sentences, entities = conll_counts(path)
-    docs, stats = load_corrections(path, NLP, "conll")
+    docs, stats = load_corrections(path, NLP)  # .conll and .tsv files with IOB tags are detected as CoNLL
     assert (stats.docs, stats.spans, stats.dropped) == (sentences, entities, {})
 
 

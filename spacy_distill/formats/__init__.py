@@ -35,8 +35,12 @@ def detect_format(path: Path) -> str:
             return "argilla"
         raise FormatError(f"{path}: a directory without records.json (an Argilla export)")
     suffix = path.suffix.lower()
-    if suffix in (".conll", ".conllu", ".iob", ".bio"):
+    if suffix in (".conll", ".iob", ".bio"):
         return "conll"
+    if suffix in (".tsv", ".txt"):  # CoNLL if every line starts like token ... IOB-tag
+        lines = [line.split() for line in read_text(path).splitlines()[:50] if line.strip()]
+        if all(len(parts) >= 2 and conll.TAG.match(parts[-1]) for parts in lines if parts[0] != "-DOCSTART-"):
+            return "conll"
     if suffix not in (".json", ".jsonl"):
         raise FormatError(f"{path}: cannot tell the format from the suffix {suffix!r}; pass it (--from)")
     records = read_json_array(path) if read_text(path).lstrip().startswith("[") else read_jsonl(path)

@@ -7,6 +7,7 @@ import sys
 import spacy
 import pytest
 import srsly
+from spacy.cli.train import train
 from typer.testing import CliRunner
 
 from corrections_helpers import NLP, accept_all, spans_of, teacher_doc, write_docs
@@ -117,9 +118,9 @@ def csv_rows(path, out, start, step, n):
     return out
 
 
-TEXTCAT_CSV = ["--paths.format", "csv", "--corpora.train.label_column", "category", "--corpora.dev.label_column", "category"]
-SPANS_CSV = ["--paths.format", "csv", "--corpora.train.spans_column", "spans", "--corpora.dev.spans_column", "spans"]
-SPANS_CSV += ["--corpora.train.span_label", "toxic", "--corpora.dev.span_label", "toxic", "--corpora.train.alignment", "expand"]
+TEXTCAT_CSV = {"paths.format": "csv", "corpora.train.label_column": "category", "corpora.dev.label_column": "category"}
+SPANS_CSV = {"paths.format": "csv", "corpora.train.spans_column": "spans", "corpora.dev.spans_column": "spans"}
+SPANS_CSV.update({"corpora.train.span_label": "toxic", "corpora.dev.span_label": "toxic", "corpora.train.alignment": "expand"})
 
 
 @pytest.mark.parametrize(
@@ -130,11 +131,11 @@ SPANS_CSV += ["--corpora.train.span_label", "toxic", "--corpora.dev.span_label",
         ("student_spancat.cfg", "toxic_spans/SemEval2021__data__tsd_trial.csv", SPANS_CSV),
     ],
 )
-def test_other_students_train_from_csv(root, shared_data, tmp_path, config, data, overrides):
+def test_other_students_train_from_csv(root, shared_data, tmp_path, capsys, config, data, overrides):
     step = 150 if "banking" in data else 5  # banking77 is sorted by intent
-    train = csv_rows(shared_data / data, tmp_path / "train.csv", 0, step, 60)
-    dev = csv_rows(shared_data / data, tmp_path / "dev.csv", step // 2 + 1, step, 20)
-    args = ["-m", "spacy", "train", str(root / "configs" / config), "--paths.train", str(train), "--paths.dev", str(dev)]
-    result = run(*args, *overrides, "--training.max_steps", "10", "--training.eval_frequency", "5", "--output", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "60 docs (60 complete, 0 partial)" in flat(result.stdout)
+    train_csv = csv_rows(shared_data / data, tmp_path / "train.csv", 0, step, 60)
+    dev_csv = csv_rows(shared_data / data, tmp_path / "dev.csv", step // 2 + 1, step, 20)
+    paths = {"paths.train": str(train_csv), "paths.dev": str(dev_csv), "training.max_steps": 10, "training.eval_frequency": 5}
+    train(root / "configs" / config, tmp_path / "out", overrides={**paths, **overrides})
+    assert "60 docs (60 complete, 0 partial)" in flat(capsys.readouterr().out)
+    assert (tmp_path / "out" / "model-last" / "meta.json").exists()

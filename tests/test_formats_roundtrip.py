@@ -1,10 +1,14 @@
 """Teacher docs -> export -> (expert accepts everything) -> import gives back the same annotations."""
 import pytest
+import srsly
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corrections_helpers import NLP, accept_all, export, spans_of, teacher_doc
+from spacy.tokens import DocBin
+
+from corrections_helpers import NLP, SUFFIX, accept_all, export, spans_of, teacher_doc
 from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.formats import export_docs
 
 FORMATS = ["prodigy", "labelstudio", "doccano", "argilla"]
 TEXTS = ["Levi's and Uniqlo  are brands.", "Nothing here.", "I love Dr. Martens boots,\nand H&M too!"]
@@ -117,3 +121,30 @@ def test_roundtrip_property(tmp_path, fmt, kind, data):
         assert after.text == before.text
         assert spans_of(after, "sc" if kind == "spans" else None) == spans_of(before, "sc" if kind == "spans" else None)
         assert after.cats == before.cats
+
+
+@pytest.mark.filterwarnings("ignore:.*Skipping unsupported user data", "ignore:Task supports sharding")
+def test_annotate_export_import_chain(root, tmp_path):
+    """Docs from the real annotate() (a canned model as teacher) survive every tool's round trip."""
+    from spacy.util import load_config
+
+    from spacy_distill.teacher.annotate import annotate
+
+    brand = "FASHION_BRAND"
+    answers = {"I love Zara and Gucci.": f"Gucci | {brand}\nZara | {brand}", "Nothing to see.": "none", "Levi's 501 rock.": f"Levi's | {brand}"}
+    config = load_config(root / "configs" / "teacher_ner.cfg", interpolate=False)
+    config["paths"]["examples"] = str(root / "assets" / "fashion_brands" / "ner_examples.yml")
+    config["paths"]["responses"] = str(tmp_path / "responses.sqlite")
+    config["components"]["llm"]["model"] = {"@llm_models": "spacy_distill_test.Canned.v1", "answers": answers}
+    config.to_disk(tmp_path / "teacher.cfg")
+    srsly.write_jsonl(tmp_path / "in.jsonl", [{"text": t, "meta": {"i": i, "nested": {"x": [i]}}} for i, t in enumerate(answers)])
+    annotate(tmp_path / "teacher.cfg", tmp_path / "in.jsonl", tmp_path / "teacher.spacy", show_progress=False)
+    teacher = list(DocBin().from_disk(tmp_path / "teacher.spacy").get_docs(NLP.vocab))
+    assert [spans_of(d) for d in teacher] == [[(7, 11, brand), (16, 21, brand)], [], [(0, 6, brand)]]
+    for fmt in FORMATS:
+        out = tmp_path / f"tasks{SUFFIX[fmt]}"
+        export_docs(tmp_path / "teacher.spacy", out, fmt)
+        accept_all(fmt, out)
+        got, stats = load_corrections(out, NLP)
+        assert [spans_of(d) for d in got] == [spans_of(d) for d in teacher], fmt
+        assert stats.complete == 3 and stats.negative == 1

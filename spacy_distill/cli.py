@@ -102,5 +102,67 @@ def import_cli(
     print_summary(stats, output)
 
 
+@app.command("evaluate", context_settings=OVERRIDES)
+def evaluate_cli(
+    ctx: typer.Context,
+    gold: Path = typer.Argument(..., help="Gold docs: .spacy DocBin, or corrections that `import` reads"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher config (.cfg, run on the gold texts) or teacher docs (.spacy, matched by text)"),
+    student: Optional[Path] = typer.Option(None, "--student", help="Student pipeline directory, e.g. training/model-best"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="EntityRuler/SpanRuler patterns (.jsonl)"),
+    output: Path = typer.Option(..., "--output", help="Write the metrics here (metrics.json)"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, report.html and chart.png into this folder"),
+    lang: str = typer.Option("en", "--lang", help="Language of the gold docs' vocab/tokenizer"),
+    repeats: int = typer.Option(3, "--repeats", help="Passes over the texts for student and rules (best counts); the LLM runs once"),
+    task: Optional[str] = typer.Option(None, "--task", help="ner, spancat, textcat or textcat_multilabel (default: read off the gold)"),
+    span_key: Optional[str] = typer.Option(None, "--span-key", help="doc.spans key to score (default: the gold's)"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+):
+    """Teacher vs. student (vs. rules) on the same gold docs: P/R/F per label, speed, size, LLM tokens.
+
+    A teacher config takes overrides as `annotate` does, e.g. --paths.responses cache/teacher.sqlite
+    to reuse stored answers (reported as cache hits).
+    """
+    from .evaluate import evaluate, print_summary
+    from .inputs import InputError
+    from .teacher.base import TeacherError
+
+    overrides = parse_config_overrides(ctx.args)
+    try:
+        metrics = evaluate(gold, teacher, student, rules, output, report, overrides, lang, repeats, None, task, span_key, not quiet)
+    except (InputError, TeacherError, ValueError) as e:
+        msg.fail(str(e), exits=1)
+    print_summary(metrics, output)
+
+
+@app.command("simulate")
+def simulate_cli(
+    teacher: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
+    gold: Path = typer.Argument(..., help="Gold docs (.spacy, e.g. from `import`), matched to the teacher docs by text"),
+    output: Path = typer.Argument(..., help="Corrections in the review tool's format (default Prodigy .jsonl)"),
+    to: str = typer.Option("prodigy", "--to", help="prodigy, labelstudio, doccano or argilla"),
+    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the edit counts here"),
+):
+    """Stand in for the expert: correct the teacher's docs from gold annotations, counting the edits.
+
+    For demos and benchmarks only: a real project has a person do this step
+    (`review`, or Prodigy / Label Studio / doccano / Argilla).
+    """
+    import json
+
+    from .inputs import InputError
+    from .loop.simulate import simulate_corrections
+
+    try:
+        stats = simulate_corrections(teacher, gold, output, to)
+    except InputError as e:
+        msg.fail(str(e), exits=1)
+    if stats_json is not None:
+        stats_json.parent.mkdir(parents=True, exist_ok=True)
+        stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
+    msg.good(f"Simulated expert corrected {stats['docs']} docs -> {output} (a stand-in for a person)")
+    msg.table([(kind, n) for kind, n in stats["edits"].items()] + [("edits per doc", stats["edits_per_doc"]),
+              ("docs accepted unchanged", stats["docs_accepted_unchanged"]), ("teacher docs without gold", stats["docs_without_gold"])])
+
+
 def main() -> None:
     app()

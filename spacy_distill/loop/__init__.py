@@ -1,0 +1,1 @@
+"""The distillation loop: simulated expert, selection strategies, rounds."""

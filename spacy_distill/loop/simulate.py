@@ -1,0 +1,98 @@
+"""A simulated expert: corrects teacher docs from gold annotations, counting the edits.
+
+It stands in for a person in the demo and in benchmarks. The corrections are
+written in a review tool's format (Prodigy JSONL by default), so everything
+downstream reads them exactly as it would read a real expert's work.
+"""
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+from ..formats import EXPORTERS
+from ..formats.common import FormatError, doc_spans, positive_cats, schema_of
+
+EDIT_KINDS = ("kept", "added", "removed", "relabelled", "boundaries_fixed", "categories_toggled")
+SpanTuple = Tuple[int, int, str]
+
+
+def span_edits(suggested: List[SpanTuple], gold: List[SpanTuple]) -> Counter:
+    """The edits turning suggested (start, end, label) char spans into gold ones."""
+    edits: Counter = Counter()
+    open_gold = [g for g in gold if g not in suggested]
+    edits["kept"] = len(gold) - len(open_gold)
+    for start, end, label in (s for s in suggested if s not in gold):
+        same_place = next((g for g in open_gold if g[:2] == (start, end)), None)
+        overlapping = same_place or next((g for g in open_gold if g[0] < end and start < g[1]), None)
+        if overlapping is None:
+            edits["removed"] += 1
+            continue
+        open_gold.remove(overlapping)
+        edits["relabelled" if same_place else "boundaries_fixed"] += 1
+    edits["added"] = len(open_gold)
+    return edits
+
+
+def doc_edits(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Counter:
+    """Span and category edits an expert makes to turn the suggested doc into the gold one."""
+    as_tuples = lambda doc: [(s.start_char, s.end_char, s.label_) for s in doc_spans(doc, span_key)]  # noqa: E731
+    edits = span_edits(as_tuples(suggested), as_tuples(gold))
+    edits["categories_toggled"] = len(set(positive_cats(suggested)) ^ set(positive_cats(gold)))
+    return edits
+
+
+def corrected_doc(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Doc:
+    """The suggested doc (tokens, provenance) carrying the gold annotations."""
+    doc = suggested.copy()
+    spans = [doc.char_span(s.start_char, s.end_char, s.label_, alignment_mode="expand") for s in doc_spans(gold, span_key)]
+    if span_key is None:
+        doc.set_ents(spans, default="outside")
+    else:
+        doc.spans[span_key] = spans
+    doc.cats = dict(gold.cats)
+    return doc
+
+
+def simulate_corrections(
+    teacher_path: Path, gold_path: Path, output_path: Path, to: str = "prodigy"
+) -> Dict[str, Any]:
+    """Correct every teacher doc that has a gold doc with the same text; return the edit counts."""
+    vocab = Vocab()
+    teacher = _read_docbin(Path(teacher_path), vocab)
+    gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
+    schema = schema_of(list(gold_by_text.values()) + teacher)
+    edits: Counter = Counter({kind: 0 for kind in EDIT_KINDS})
+    corrected, n_unchanged, no_gold = [], 0, 0
+    for doc in teacher:
+        gold = gold_by_text.get(doc.text)
+        if gold is None:
+            no_gold += 1
+            continue
+        changes = doc_edits(doc, gold, schema.span_key)
+        edits.update(changes)
+        n_unchanged += sum(v for k, v in changes.items() if k != "kept") == 0
+        corrected.append(corrected_doc(doc, gold, schema.span_key))
+    if not corrected:
+        raise FormatError(f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text")
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    EXPORTERS[to].write(corrected, Path(output_path), schema)
+    n_edits = sum(v for k, v in edits.items() if k != "kept")
+    return {
+        "docs": len(corrected),
+        "docs_accepted_unchanged": n_unchanged,
+        "docs_without_gold": no_gold,
+        "edits": dict(edits),
+        "edits_total": n_edits,
+        "edits_per_doc": round(n_edits / len(corrected), 3),
+    }
+
+
+def _read_docbin(path: Path, vocab: Vocab) -> List[Doc]:
+    if not path.exists():
+        raise FormatError(f"{path}: file not found")
+    try:
+        return list(DocBin().from_disk(path).get_docs(vocab))
+    except ValueError as e:
+        raise FormatError(f"{path}: not a .spacy DocBin ({e})") from None

@@ -69,6 +69,12 @@ def test_annotators_cancelled_and_unannotated_tasks(tmp_path):
     assert stats.answers == {"accept": 3, "ignore": 1, "none": 1} and stats.conflicts == 1
 
 
+def test_text_field_with_another_name(tmp_path):
+    path = tmp_path / "export.json"
+    srsly.write_json(path, [{"data": {"review": TEXT, "stars": 5}, "annotations": [annotation(1, None, [(0, 4, "BRAND")])]}])
+    assert spans_of(load_corrections(path, NLP)[0][0]) == [(0, 4, "BRAND")]
+
+
 def test_choices_are_categories(tmp_path):
     path = tmp_path / "export.json"
     srsly.write_json(path, [ls_task("good", annotation(1, None, choices=["POS"])), ls_task("meh", annotation(1, None, choices=[]))])
@@ -82,7 +88,7 @@ def test_choices_are_categories(tmp_path):
     [
         ('[{"data": {"text": "abc"}, "annotations": []},\n {"data": {"text": "abc"}, "annot', "export.json:2: not valid JSON"),
         ('[{"data": {"text": "abc"}, "annotations": []}\n', "export.json:2: the JSON array is not closed"),
-        ('[{"data": {"txt": "abc"}}]', "export.json:1: data no field 'text'"),
+        ('[{"data": {"title": "a", "body": "b"}}]', "export.json:1: data no field 'text'"),
         ('[\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 1, "end": 2, "labels": ["X"], "text": "c"}}]}]}]', "export.json:2: .*says its text is 'c'"),
         ('[\n\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 7, "labels": ["X"]}}]}]}]', "export.json:3: span \\[0, 7\\) 'X' is outside the text"),
         ('{"data": {"text": "abc"}}', "export.json:1: expected a JSON array"),

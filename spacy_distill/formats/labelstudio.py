@@ -6,7 +6,8 @@ OUTPUT's stem + `.label_config.xml` with the matching Labels/Choices
 controls: create a project with that config, import the tasks, and every
 suggestion shows up ready to correct. Import reads Label Studio's JSON
 export: each annotation is one annotator's answer; cancelled (skipped)
-annotations count as ignored.
+annotations count as ignored. The text is `data.text`, or the only string in
+`data` when a project named its field otherwise.
 """
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +99,8 @@ def task_to_corrections(task: Any, source: str, has_spans: bool, has_cats: bool)
     if not isinstance(task, dict):
         raise FormatError(f"{source}: a task must be an object, got {type(task).__name__}")
     data = get(task, "data", dict, source)
-    text = get(data, "text", str, source, what="data ")
+    strings = [key for key, value in data.items() if isinstance(value, str)]
+    text = get(data, "text" if "text" in data or len(strings) != 1 else strings[0], str, source, what="data ")
     meta = get(data, "meta", dict, source, {})
     span_key = get(data, "span_key", str, source, None)
     annotations = get(task, "annotations", list, source, [])

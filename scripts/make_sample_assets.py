@@ -10,10 +10,10 @@ OUT = Path(__file__).resolve().parent.parent / "assets" / "fashion_brands"
 PREFIX = "tutorials__ner_fashion_brands__assets__fashion_brands_"
 
 
-def excerpt(name: str, n: int, seed: int):
+def excerpt(name: str, start: int, stop: int, seed: int):
     records = [json.loads(line) for line in (SRC / f"{PREFIX}{name}.jsonl").open(encoding="utf8")]
     random.Random(seed).shuffle(records)
-    picked = [r for r in records if len(r["text"]) <= 400][:n]
+    picked = [r for r in records if len(r["text"]) <= 400][start:stop]
     return [
         {
             "text": r["text"],
@@ -26,11 +26,15 @@ def excerpt(name: str, n: int, seed: int):
 
 
 OUT.mkdir(parents=True, exist_ok=True)
-for name, n in (("training", 600), ("eval", 200)):
-    rows = excerpt(name, n, seed=0)
-    target = OUT / ("train.jsonl" if name == "training" else "test.jsonl")
+for name, start, stop, target in (
+    ("training", 0, 600, OUT / "train.jsonl"),
+    ("training", 600, 700, OUT / "dev.jsonl"),
+    ("eval", 0, 200, OUT / "test.jsonl"),
+):
+    rows = excerpt(name, start, stop, seed=0)
     with target.open("w", encoding="utf8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(target, len(rows), "docs,", sum(bool(r["spans"]) for r in rows), "with brands")
 shutil.copy(SRC / "LICENSE", OUT / "LICENSE")
+shutil.copy(SRC / f"{PREFIX}patterns.jsonl", OUT / "patterns.jsonl")

@@ -223,18 +223,18 @@ def test_failed_write_leaves_previous_output_untouched(setup, monkeypatch):
     config, input_path, tmp = setup
     out = tmp / "out.jsonl"
     out.write_text("previous complete output\n")
-    from spacy_distill.teacher import annotate as annotate_module
+    from spacy_distill.formats import prodigy
 
-    real = annotate_module.doc_to_task
+    real = prodigy.doc_to_task
     calls = []
 
-    def fail_on_third(doc):
+    def fail_on_third(doc, schema):
         calls.append(doc.text)
         if len(calls) == 3:
             raise OSError("disk full")
-        return real(doc)
+        return real(doc, schema)
 
-    monkeypatch.setattr(annotate_module, "doc_to_task", fail_on_third)
+    monkeypatch.setattr(prodigy, "doc_to_task", fail_on_third)
     with pytest.raises(OSError, match="disk full"):
         run(config, input_path, out)
     assert out.read_text() == "previous complete output\n"

@@ -97,9 +97,11 @@ def positive_cats(doc: Doc) -> List[str]:
 
 
 def teacher_info(doc: Doc) -> Dict[str, Any]:
-    """The teacher's model name and prompt hashes, for a tool's metadata."""
+    """The teacher's provenance for a tool's metadata: model, its identity, prompt hashes, raw response, parse record."""
     teacher = doc.user_data.get("teacher") or {}
-    return {k: teacher[k] for k in ("model", "prompt_sha256") if teacher.get(k) is not None}
+    info = {k: teacher[k] for k in ("model", "identity", "prompt_sha256", "response") if teacher.get(k) is not None}
+    info.update(doc.user_data.get("spacy_distill") or {})
+    return info
 
 
 def stable_hash(*parts: Any) -> int:

@@ -13,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy_llm.util import assemble
 from tqdm import tqdm
 from wasabi import msg
 
+from ..formats import prodigy
+from ..formats.common import schema_of
 from ..inputs import InputError, Record, read_records
 from .base import StoredModel, TeacherError
 from .parsing import USER_DATA_KEY, diagnostics
@@ -128,30 +129,8 @@ def _write_output(docs: List[Doc], output_path: Path) -> None:
     if output_path.suffix == ".spacy":
         DocBin(docs=docs, store_user_data=True).to_disk(tmp)
     else:
-        srsly.write_jsonl(tmp, (doc_to_task(doc) for doc in docs))
+        prodigy.write(docs, tmp, schema_of(docs))
     os.replace(tmp, output_path)
-
-
-def doc_to_task(doc: Doc) -> Dict[str, Any]:
-    """A Prodigy-style task of a teacher doc: text, tokens, spans or accept, meta, provenance."""
-    spans = list(doc.ents) + [s for group in doc.spans.values() for s in group]
-    task: Dict[str, Any] = {
-        "text": doc.text,
-        "meta": doc.user_data.get("meta", {}),
-        "tokens": [
-            {"text": t.text, "start": t.idx, "end": t.idx + len(t.text), "id": t.i, "ws": bool(t.whitespace_)}
-            for t in doc
-        ],
-        "spans": [
-            {"start": s.start_char, "end": s.end_char, "token_start": s.start, "token_end": s.end - 1, "label": s.label_}
-            for s in spans
-        ],
-    }
-    if doc.cats:
-        task["options"] = [{"id": label, "text": label} for label in doc.cats]
-        task["accept"] = [label for label, score in doc.cats.items() if score >= 0.5]
-    task["_teacher"] = {**doc.user_data.get("teacher", {}), **doc.user_data.get(USER_DATA_KEY, {})}
-    return task
 
 
 def collect_stats(docs: List[Doc], model: Any, n_empty: int, seconds: float) -> Dict[str, Any]:

@@ -30,6 +30,7 @@ def annotate_cli(
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the run's stats (calls, cache hits, drops, tokens) here"),
     text_field: str = typer.Option("text", "--text-field", help="Field (JSONL) or column (CSV) holding the text"),
     batch_size: int = typer.Option(32, "--batch-size", help="Docs per batch handed to the model"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
@@ -44,7 +45,7 @@ def annotate_cli(
 
     overrides = parse_config_overrides(ctx.args)
     try:
-        stats = annotate(config, input, output, stats_json, overrides, text_field, batch_size, not quiet)
+        stats = annotate(config, input, output, stats_json, overrides, text_field, batch_size, not quiet, limit)
     except (InputError, TeacherError, ValueError) as e:
         msg.fail(str(e), exits=1)
     print_summary(stats, output)
@@ -162,6 +163,33 @@ def simulate_cli(
     msg.good(f"Simulated expert corrected {stats['docs']} docs -> {output} (a stand-in for a person)")
     msg.table([(kind, n) for kind, n in stats["edits"].items()] + [("edits per doc", stats["edits_per_doc"]),
               ("docs accepted unchanged", stats["docs_accepted_unchanged"]), ("teacher docs without gold", stats["docs_without_gold"])])
+
+
+@app.command("review")
+def review_cli(
+    input: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
+    db: Path = typer.Option(..., "--db", help="Review database (SQLite; created if missing, continued if not)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token"),
+    port: int = typer.Option(8080, "--port", help="Port to listen on (0: any free port)"),
+    order: str = typer.Option("as-is", "--order", help="as-is, disagreement (needs --student) or uncertainty"),
+    student: Optional[Path] = typer.Option(None, "--student", help="Student pipeline for --order disagreement, e.g. training/model-best"),
+    annotator: Optional[str] = typer.Option(None, "--annotator", help="Default annotator name (else the page asks, or ?annotator=NAME)"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="SPACY_DISTILL_REVIEW_TOKEN", help="Access token every request must carry"),
+    overlap: bool = typer.Option(False, "--overlap", help="Every annotator answers every doc (default: each doc is answered once)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"),
+):
+    """Serve a web page where experts correct the teacher's suggestions, one doc at a time.
+
+    Every answer is in DB the moment it is given; `import DB gold.spacy` or a
+    training config (`--paths.train DB`) reads it.
+    """
+    from .inputs import InputError
+    from .review.server import serve
+
+    try:
+        serve(input, db, host, port, order, student, annotator, token, overlap, labels.split(",") if labels else None)
+    except InputError as e:
+        msg.fail(str(e), exits=1)
 
 
 def main() -> None:

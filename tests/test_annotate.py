@@ -333,3 +333,10 @@ def test_real_command_bad_input_no_traceback(tmp_path):
     assert f"{bad}:3: field 'text' must be a string, got int" in flat(output)
     assert "Traceback" not in output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_limit_annotates_only_the_first_texts(setup):
+    config, input_path, tmp = setup
+    stats = run(config, input_path, tmp / "first2.spacy", limit=2)
+    assert (stats["docs"], stats["llm_calls"]) == (2, 2)
+    assert [d.text for d in read_docbin(tmp / "first2.spacy")] == TEXTS[:2]

@@ -56,13 +56,18 @@ def annotate(
     text_field: str = "text",
     batch_size: int = 32,
     show_progress: bool = True,
+    limit: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Annotate INPUT with the teacher in CONFIG, write OUTPUT (.spacy or .jsonl); return the stats."""
+    """Annotate INPUT with the teacher in CONFIG, write OUTPUT (.spacy or .jsonl); return the stats.
+
+    limit: annotate only the first `limit` non-empty records (to try a teacher on a sample).
+    """
     output_path = Path(output_path)
     if output_path.suffix not in OUTPUT_SUFFIXES:
         raise InputError(f"{output_path}: output must end in .spacy or .jsonl")
     start = time.perf_counter()
     records, n_empty = _nonempty_records(Path(input_path), text_field)
+    records = records[:limit] if limit is not None else records
     nlp = load_teacher(config_path, overrides)
     llm_name = llm_component_name(nlp)
     model = nlp.get_pipe(llm_name)._model

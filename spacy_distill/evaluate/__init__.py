@@ -1,0 +1,80 @@
+"""evaluate(): teacher vs. student (vs. rules) on the same gold docs, in one run.
+
+Scores come from spaCy's scorers (see `scoring`), speed and size from `speed`,
+the systems from `systems`, report.md / report.html / chart.png from `report`.
+metrics.json has the shape other tools rely on (docs/DESIGN: "Interfaces"):
+
+    {"gold": {"path", "n_docs", ...}, "task": {...}, "machine": {...},
+     "systems": {NAME: {"f", "p", "r", "per_label", "docs_per_second",
+                        "words_per_second", "size_mb", ...}}}
+"""
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .report import print_summary, write_report
+from .scoring import Task, detect_task, load_gold, score
+from .speed import machine
+
+__all__ = ["evaluate", "print_summary", "write_report", "detect_task", "load_gold", "score", "Task"]
+
+
+def evaluate(
+    gold_path: Path,
+    teacher: Optional[Path] = None,
+    student: Optional[Path] = None,
+    rules: Optional[Path] = None,
+    output: Optional[Path] = None,
+    report_dir: Optional[Path] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+    lang: str = "en",
+    repeats: int = 3,
+    batch_size: Optional[int] = None,
+    task: Optional[str] = None,
+    span_key: Optional[str] = None,
+    show_progress: bool = False,
+) -> Dict[str, Any]:
+    """Score and time every given system on GOLD; write OUTPUT (metrics.json) and the report; return the metrics.
+
+    teacher: a config (.cfg, run on the gold texts with `overrides`) or a .spacy DocBin of teacher docs.
+    student: a pipeline directory. rules: EntityRuler/SpanRuler patterns (.jsonl).
+    repeats: passes over the texts for the fast systems (the best counts); the LLM runs once.
+    task / span_key: override the task read off the gold (ner, spancat, textcat, textcat_multilabel).
+    """
+    from . import systems
+
+    if teacher is None and student is None and rules is None:
+        raise ValueError("Nothing to evaluate: give --teacher, --student and/or --rules")
+    gold_path = Path(gold_path)
+    gold = load_gold(gold_path, lang)
+    the_task = detect_task(gold, task, span_key)
+    n_words = sum(len(doc) for doc in gold)
+    runs: Dict[str, Any] = {}
+    if teacher is not None:
+        teacher = Path(teacher)
+        if teacher.suffix == ".spacy":
+            runs["teacher"] = systems.teacher_from_docbin(teacher, gold, n_words, the_task)
+        else:
+            runs["teacher"] = systems.teacher_from_config(teacher, overrides, gold, n_words, batch_size, show_progress)
+    if student is not None:
+        runs["student"] = systems.student(Path(student), gold, n_words, repeats, batch_size)
+    if rules is not None:
+        runs["rules"] = systems.rules(Path(rules), gold, n_words, the_task, repeats)
+
+    results: Dict[str, Dict[str, Any]] = {}
+    for name, (docs, entry) in runs.items():
+        results[name] = {**score(docs, gold, the_task), **entry, "n_predicted": systems.n_predicted(docs, the_task)}
+    metrics = {
+        "gold": {"path": str(gold_path), "n_docs": len(gold), "n_words": n_words, "lang": gold[0].lang_},
+        "task": the_task.to_dict(),
+        "machine": machine(),
+        "systems": results,
+    }
+    if report_dir is not None:
+        metrics["report"] = [str(p) for p in write_report(metrics, Path(report_dir))]
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        # json, not srsly: srsly's ujson writes 1.914 as 1.9139999
+        output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf8")
+    return metrics

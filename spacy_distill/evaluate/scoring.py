@@ -1,0 +1,180 @@
+"""Gold docs, the task they define, and P/R/F from spaCy's own scorers.
+
+The task is read off the gold docs:
+
+- entities in `doc.ents`            -> NER, headline `ents_f` (spaCy's `get_ner_prf`, what the
+  ner component reports; predictions on tokens whose gold annotation is missing are ignored);
+- spans in `doc.spans[KEY]`         -> span categorisation, headline `spans_KEY_f`
+  (`Scorer.score_spans` with the settings spaCy's spancat uses: overlaps allowed);
+- categories in `doc.cats`          -> text classification, headline `cats_macro_f`
+  (`Scorer.score_cats`), the macro-averaged F over the gold labels. We use macro F for both
+  exclusive and multi-label gold: spaCy's own `cats_score` is macro F for exclusive classes
+  but macro AUC for multi-label, and AUC means little for an LLM teacher whose scores are
+  hard 0/1. Gold with more or fewer than one positive class in some doc is multi-label
+  (a class is predicted at 0.5 or more); otherwise the classes are exclusive: a system's
+  answer is its top-scoring class, as in spaCy's exclusive scoring, except that a doc whose
+  classes are all 0 (an LLM that gave no usable answer, or no doc at all) predicts no class,
+  which spaCy's exclusive scorer cannot say (it would take the first class). So exclusive
+  predictions are made one-hot and scored per class, which gives spaCy's exclusive numbers
+  whenever every doc has a top class.
+"""
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import spacy
+from spacy.scorer import Scorer, get_ner_prf
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from ..corrections import load_corrections
+from ..formats.common import INCORRECT_KEY
+from ..inputs import InputError
+
+TASKS = ("ner", "spancat", "textcat", "textcat_multilabel")
+
+
+@dataclass
+class Task:
+    kind: str  # one of TASKS
+    span_key: Optional[str] = None
+    labels: List[str] = field(default_factory=list)
+    label_counts: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def score_name(self) -> str:
+        if self.kind == "ner":
+            return "ents_f"
+        if self.kind == "spancat":
+            return f"spans_{self.span_key}_f"
+        return "cats_macro_f"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "score": self.score_name,
+            "span_key": self.span_key,
+            "labels": self.labels,
+            "label_counts": self.label_counts,
+        }
+
+
+def load_gold(path: Path, lang: str = "en", **read_options: Any) -> List[Doc]:
+    """Gold docs from a .spacy DocBin, or from any corrections file `spacy-distill import` reads."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: gold file not found")
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError:
+        raise InputError(f"Unknown language {lang!r} (an ISO code spaCy supports, e.g. en, de)") from None
+    if path.suffix == ".spacy":
+        try:
+            docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+        except Exception as e:  # msgpack/zlib errors say little; name the file
+            raise InputError(f"{path}: not a readable .spacy DocBin ({e})") from None
+    else:
+        docs, _ = load_corrections(path, nlp, **read_options)
+    if not docs:
+        raise InputError(f"{path}: no gold docs")
+    return docs
+
+
+def span_keys(doc: Doc) -> List[str]:
+    return [key for key in doc.spans if key != INCORRECT_KEY]
+
+
+def detect_task(docs: Sequence[Doc], kind: Optional[str] = None, span_key: Optional[str] = None) -> Task:
+    """The task of the gold docs (or the one asked for), with its labels and their gold counts."""
+    if kind is None:
+        keys = Counter(key for doc in docs for key in span_keys(doc) if len(doc.spans[key]))
+        if span_key is not None:
+            kind = "spancat"
+        elif any(doc.ents for doc in docs):
+            kind = "ner"
+        elif keys:
+            kind = "spancat"
+        elif any(doc.cats for doc in docs):
+            kind = "textcat"
+        elif any(span_keys(doc) for doc in docs):
+            kind = "spancat"
+        else:
+            kind = "ner"
+    if kind not in TASKS:
+        raise InputError(f"Unknown task {kind!r}; choose one of {', '.join(TASKS)}")
+    if kind == "spancat" and span_key is None:
+        keys = Counter({key: 0 for doc in docs for key in span_keys(doc)})
+        keys.update(key for doc in docs for key in span_keys(doc) for _ in doc.spans[key])
+        if not keys:
+            raise InputError("The gold docs have no doc.spans group to score spans against")
+        span_key = keys.most_common(1)[0][0]
+    counts: Counter = Counter()
+    if kind == "ner":
+        counts.update(ent.label_ for doc in docs for ent in doc.ents)
+    elif kind == "spancat":
+        counts.update(span.label_ for doc in docs for span in doc.spans.get(span_key, []))
+    else:
+        for doc in docs:
+            counts.update({label: 0 for label in doc.cats})
+            counts.update(label for label, score in doc.cats.items() if score >= 0.5)
+        positives = [sum(score >= 0.5 for score in doc.cats.values()) for doc in docs if doc.cats]
+        if kind == "textcat" and any(n != 1 for n in positives):
+            kind = "textcat_multilabel"
+    labels = sorted(counts, key=lambda label: (-counts[label], label))
+    return Task(kind, span_key if kind == "spancat" else None, labels, dict(counts))
+
+
+def empty_prediction(gold: Doc, task: Task) -> Doc:
+    """What a system that said nothing about this doc predicted: no spans, every category 0."""
+    doc = Doc(gold.vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
+    if task.kind.startswith("textcat"):
+        doc.cats = {label: 0.0 for label in task.labels}
+    return doc
+
+
+def top_class(pred: Doc, labels: Sequence[str]) -> Doc:
+    """A copy of pred with its top-scoring class 1.0 and the others 0.0 (no class if all are 0)."""
+    doc = Doc(pred.vocab, words=[t.text for t in pred], spaces=[bool(t.whitespace_) for t in pred])
+    cats = {label: pred.cats.get(label, 0.0) for label in labels}
+    best = max(cats, key=lambda label: cats[label]) if cats else None
+    doc.cats = {label: float(label == best and cats[label] > 0) for label in labels}
+    return doc
+
+
+def score(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -> Dict[str, Any]:
+    """{"f", "p", "r", "per_label": {label: {"p", "r", "f"}}} on a 0-1 scale (None: nothing to score).
+
+    A prediction of None (a gold text the system has no doc for) counts as predicting nothing:
+    no spans, no category.
+    """
+    examples = []
+    for pred, ref in zip(predicted, gold):
+        if pred is None:
+            pred = empty_prediction(ref, task)
+        elif task.kind == "textcat":
+            pred = top_class(pred, task.labels)
+        examples.append(Example(pred, ref))
+    if task.kind == "ner":
+        scores = get_ner_prf(examples)
+        p, r, f, per_label = scores["ents_p"], scores["ents_r"], scores["ents_f"], scores["ents_per_type"]
+    elif task.kind == "spancat":
+        key = task.span_key
+        attr = f"spans_{key}"
+        scores = Scorer.score_spans(
+            examples,
+            attr,
+            getter=lambda doc, _: doc.spans.get(key, []),
+            has_annotation=lambda doc: key in doc.spans,
+            allow_overlap=True,
+        )
+        p, r, f, per_label = scores[f"{attr}_p"], scores[f"{attr}_r"], scores[f"{attr}_f"], scores[f"{attr}_per_type"]
+    else:
+        scores = Scorer.score_cats(
+            examples, "cats", labels=task.labels, multi_label=True, threshold=0.5
+        )
+        p, r, f, per_label = scores["cats_macro_p"], scores["cats_macro_r"], scores["cats_macro_f"], scores["cats_f_per_type"]
+    per_label = per_label or {}
+    ordered = {label: per_label[label] for label in task.labels if label in per_label}
+    ordered.update({label: value for label, value in sorted(per_label.items()) if label not in ordered})
+    return {"f": f, "p": p, "r": r, "per_label": ordered}

@@ -280,3 +280,12 @@ def test_annotate_failure_names_server_file_and_line_then_resumes(stub, tmp_path
     assert set(stub.prompts()[sent_before:]).isdisjoint(stored)
     assert (stats["docs"], stats["llm_calls"], stats["cache_hits"]) == (4, 4 - len(stored), len(stored))
     assert output_spans(tmp_path / "out.jsonl") == expected_spans(docs)
+
+
+def test_dotted_grammar_field_nests_without_touching_options(stub):
+    options = {"structured_outputs": {"backend": "xgrammar"}, "temperature": 0.0}
+    model = make_model(stub, options=options, grammar='root ::= "x"', grammar_field="structured_outputs.grammar")
+    model([["one"], ["two"]])
+    bodies = [r["body"] for r in stub.requests]
+    assert [b["structured_outputs"] for b in bodies] == [{"backend": "xgrammar", "grammar": 'root ::= "x"'}] * 2
+    assert options == {"structured_outputs": {"backend": "xgrammar"}, "temperature": 0.0}

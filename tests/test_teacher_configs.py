@@ -35,7 +35,7 @@ TOXIC = "TOXIC"
 # Which request field carries the grammar, per snippet (None: the server takes no GBNF).
 GRAMMAR_FIELDS = {
     "llamacpp_server.cfg": "grammar",
-    "vllm.cfg": "guided_grammar",
+    "vllm.cfg": "structured_outputs.grammar",
     "ollama.cfg": None,
     "lmstudio.cfg": None,
     "openai.cfg": None,
@@ -305,9 +305,13 @@ def test_snippet_merges_into_teacher(config_name, snippet, tmp_path, monkeypatch
     prompt = prompt_of(_one_prompt(config_name, tmp_path))
     sent = _complete_with_fake_client(model, prompt)
     if field is None:
-        assert not {"grammar", "guided_grammar"} & set(sent["extra_body"])
+        assert not {"grammar", "guided_grammar", "structured_outputs"} & set(sent["extra_body"])
     else:
-        assert sent["extra_body"][field].startswith("root ::=")
+        *parents, leaf = field.split(".")
+        target = sent["extra_body"]
+        for name in parents:
+            target = target[name]
+        assert target[leaf].startswith("root ::=")
         assert "grammar" not in sent["extra_body"] or field == "grammar"
     assert sent["extra_body"]["temperature"] == 0.0
     assert model.http_requests == 0

@@ -6,6 +6,7 @@ does not check the model name against a vendor list, keeps N requests in
 flight, and retries 429/5xx/timeouts/dropped connections with backoff (the
 `openai` client's own retry logic) before failing with a clear message.
 """
+import copy
 import os
 from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Union
 
@@ -87,9 +88,13 @@ class OpenAICompatibleModel(StoredModel):
         }
 
     def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
-        body = dict(self.options)
+        body = copy.deepcopy(self.options)
         if self.grammar:
-            body[self.grammar_field] = grammar_for(self.grammar, prompt)
+            *parents, leaf = self.grammar_field.split(".")
+            target = body
+            for name in parents:  # "structured_outputs.grammar" -> {"structured_outputs": {"grammar": ...}}
+                target = target.setdefault(name, {})
+            target[leaf] = grammar_for(self.grammar, prompt)
         if self.endpoint == "chat":
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
@@ -143,7 +148,8 @@ def make_openai_compatible(
     options: request body fields passed through as given: temperature, max_tokens, stop,
         seed, response_format (JSON schema), guided_json (vLLM), ...
     grammar: GBNF text or a per-prompt grammar (spacy_distill.SpanGrammar.v1), sent in the
-        request field `grammar_field` ("grammar" for llama.cpp's server, "guided_grammar" for vLLM).
+        request field `grammar_field`: "grammar" for llama.cpp's server; for vLLM "guided_grammar"
+        (up to 0.11) or "structured_outputs.grammar" (0.12 on; a dotted name nests the field).
     concurrency: requests in flight at once; answers still come back in document order.
     max_retries / timeout: retries with exponential backoff on 429, 5xx, timeouts and
         dropped connections; timeout in seconds per request.

@@ -29,7 +29,7 @@ def annotate_cli(
     output: Path = typer.Argument(..., help="Teacher docs: .spacy (DocBin with provenance) or Prodigy-style .jsonl"),
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the run's stats (calls, cache hits, drops, tokens) here"),
     text_field: str = typer.Option("text", "--text-field", help="Field (JSONL) or column (CSV) holding the text"),
-    batch_size: int = typer.Option(32, "--batch-size", help="Docs per batch handed to the model"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Docs per batch handed to the model (default: 4 x its concurrency, at least 8)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):

@@ -54,13 +54,15 @@ def annotate(
     stats_path: Optional[Path] = None,
     overrides: Optional[Dict[str, Any]] = None,
     text_field: str = "text",
-    batch_size: int = 32,
+    batch_size: Optional[int] = None,
     show_progress: bool = True,
     limit: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Annotate INPUT with the teacher in CONFIG, write OUTPUT (.spacy or .jsonl); return the stats.
 
     limit: annotate only the first `limit` non-empty records (to try a teacher on a sample).
+    batch_size: docs handed to the model at once; it bounds the requests in flight, so the
+        default is 4 x the model's concurrency (at least 8), small enough for a smooth progress bar.
     """
     output_path = Path(output_path)
     if output_path.suffix not in OUTPUT_SUFFIXES:
@@ -73,6 +75,7 @@ def annotate(
     model = nlp.get_pipe(llm_name)._model
     if isinstance(model, StoredModel):
         model.reset_stats()
+    batch_size = batch_size or max(8, 4 * getattr(model, "concurrency", 1))
 
     docs: List[Doc] = []
     stream = ((record.text, record) for record in records)

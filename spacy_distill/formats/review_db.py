@@ -1,0 +1,59 @@
+"""The review database of `spacy-distill review` as a corrections source.
+
+Every standing answer (undone ones are left out) becomes a `Correction`: a
+complete annotation of the doc with the teacher's own tokens, the
+annotator's name and the time, so `import` and `spacy_distill.Corrections.v1`
+merge several annotators' answers as they merge any tool's. Reading does not
+change the database, and works while the server is running.
+"""
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+from .common import Correction, FormatError, SpanAnn
+
+
+def is_review_db(path: Path) -> bool:
+    from ..review.storage import is_review_db as check
+
+    return check(path)
+
+
+def read(path: Path) -> Iterator[Correction]:
+    from ..review.storage import ReviewDB, ReviewError
+
+    try:
+        db = ReviewDB(path, readonly=True)
+        try:
+            schema = db.schema
+            answers = db.answers()
+        finally:
+            db.close()
+    except ReviewError as e:
+        raise FormatError(str(e)) from None
+    except sqlite3.Error as e:
+        raise FormatError(f"{path}: cannot read the review database ({e})") from None
+    for a in answers:
+        text = a["text"]
+        source = f"{path}:answer {a['id']} (doc {a['doc_id']})"
+        spans = None
+        if schema["has_spans"] and a["spans"] is not None:
+            spans = [SpanAnn(s["start"], s["end"], s["label"], s.get("token_start"), s.get("token_end")) for s in a["spans"]]
+        elif schema["has_spans"] and a["answer"] != "ignore":
+            spans = []
+        cats = None
+        if schema["cat_labels"] and a["cats"] is not None:
+            cats = {label: float(value) for label, value in a["cats"].items()}
+        yield Correction(
+            source=source,
+            text=text,
+            answer=a["answer"],
+            spans=spans,
+            cats=cats,
+            binary=False,
+            tokens=[(text[start:end], start, end) for start, end in a["tokens"]],
+            span_key=schema["span_key"],
+            annotator=a["annotator"],
+            timestamp=a["created"],
+            meta=a["meta"] if isinstance(a["meta"], dict) else {},
+        )

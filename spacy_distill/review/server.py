@@ -1,0 +1,482 @@
+"""The review server: a small Starlette app over the review database, run by uvicorn.
+
+    spacy-distill review corpus/teacher.spacy --db review.db
+
+API (JSON; spans are token offsets {"start", "end" (exclusive), "label"}):
+
+    GET  /api/session?annotator=NAME    CSRF token, labels, order, the default annotator
+    GET  /api/next?annotator=NAME       {"doc", "progress"}: the doc to answer (null: all done)
+    POST /api/answer                    {"annotator", "doc_id", "answer": accept|reject|ignore,
+                                         "spans", "cats", "request_id"} -> {"answer_id", "next", "progress"}
+    POST /api/undo                      {"annotator", "answer_id"?} -> {"doc" with "state", "progress"}
+    GET  /api/docs/ID/teacher           the teacher's model, prompt hashes, raw response, parser record
+    GET  /api/progress?annotator=NAME   done / total, per annotator
+
+Security: on a loopback address only requests whose Host header names that
+address are served (no DNS rebinding). With an access token (required on any
+other address) every request needs it: `?token=` once (it becomes an
+HttpOnly, SameSite=Strict cookie), or `Authorization: Bearer TOKEN`. Requests
+that change data must be JSON, carry the page's CSRF token in X-CSRF-Token
+and come from the page's own origin. Errors are JSON {"error": message} with a
+4xx status; unexpected errors give a 500 without details (the traceback goes
+to the server's log).
+"""
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from urllib.parse import urlencode, urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .storage import ANSWERS, Conflict, NotFound, ReviewDB, ReviewError, merge_schema, records_from_docs, span_dict
+
+STATIC = Path(__file__).parent / "static"
+TOKEN_ENV = "SPACY_DISTILL_REVIEW_TOKEN"
+MIN_TOKEN_LENGTH = 16
+MAX_BODY = 1_000_000
+MAX_SPANS = 2000
+ANNOTATOR = re.compile(r"[\w .@+\-]{1,64}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{8,100}")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+     b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+log = logging.getLogger("spacy_distill.review")
+
+
+@dataclass
+class Settings:
+    """How the app behaves. allowed_hosts: Host header values to serve (None: any)."""
+
+    token: Optional[str] = None
+    allowed_hosts: Optional[Set[str]] = None
+    annotator: Optional[str] = None
+    overlap: bool = False
+    order: str = "as-is"
+    order_note: str = ""
+    cookie: str = "spacy_distill_review"
+
+
+# -- starting -------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(host: str, token: Optional[str]) -> None:
+    """Refuse a host other than loopback without a token, and any weak token."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ReviewError(f"The access token is too short: use at least {MIN_TOKEN_LENGTH} characters, e.g. {secrets.token_urlsafe(24)}")
+    if token is None and not is_loopback(host):
+        raise ReviewError(
+            f"--host {host} makes the review page reachable from other machines, so it needs an access token: "
+            f"pass --token (or set {TOKEN_ENV}), e.g. --token {secrets.token_urlsafe(24)}"
+        )
+
+
+def prepare(
+    input_path: Path, db_path: Path, order: str = "as-is", student: Optional[Path] = None, labels: Optional[Sequence[str]] = None
+) -> Tuple[ReviewDB, Dict[str, Any]]:
+    """Open (or create) the database, add INPUT's docs not yet in it, and queue INPUT's docs in ORDER."""
+    from spacy.tokens import DocBin
+    from spacy.vocab import Vocab
+
+    from ..formats.common import schema_of
+    from .ordering import ORDERS, order_docs
+
+    if order not in ORDERS:
+        raise ReviewError(f"Unknown order {order!r}; choose one of {', '.join(ORDERS)}")
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise ReviewError(f"{input_path}: file not found")
+    if input_path.suffix != ".spacy":
+        raise ReviewError(f"{input_path}: expected teacher docs as a .spacy DocBin (the output of `spacy-distill annotate`)")
+    try:
+        docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
+    except (ValueError, OSError) as e:
+        raise ReviewError(f"{input_path}: not a .spacy DocBin ({e})") from None
+    if not docs:
+        raise ReviewError(f"{input_path}: holds no docs")
+    schema = schema_of(docs, list(labels) if labels else None).__dict__
+    ranked, scores, note = order_docs(docs, schema, order, student)
+    db = ReviewDB(db_path)
+    stored = db.meta("schema")
+    if stored is not None:  # a later batch: the labels of the first ones stay on offer
+        schema = merge_schema(stored, schema, db.path)
+    if schema["has_spans"] and not schema["span_labels"]:
+        raise ReviewError(f"{input_path}: the teacher suggested no span at all; name the labels to offer with --labels A,B,C")
+    records = records_from_docs(docs, schema)
+    added, known = db.add_docs(records, schema)
+    db.set_queue([records[i]["key"] for i in ranked], [scores[i] for i in ranked], order)
+    return db, {"docs": len(docs), "added": added, "known": known, "order_note": note}
+
+
+def allowed_hosts(host: str, port: int) -> Optional[Set[str]]:
+    """Host headers to accept: on loopback, the loopback names with this port; elsewhere any."""
+    if not is_loopback(host):
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]", host.lower() if ":" not in host else f"[{host.strip('[]')}]"}
+    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: any free port), so the printed address is the real one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        raise ReviewError(f"Cannot listen on {host}:{port} ({e.strerror or e}); choose another --port or --host") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    input_path: Path,
+    db_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    order: str = "as-is",
+    student: Optional[Path] = None,
+    annotator: Optional[str] = None,
+    token: Optional[str] = None,
+    overlap: bool = False,
+    labels: Optional[Sequence[str]] = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Serve the review page until interrupted (Ctrl+C)."""
+    import uvicorn
+
+    token = token or None
+    check_token(host, token)
+    if annotator is not None and not ANNOTATOR.fullmatch(annotator.strip()):
+        raise ReviewError(f"--annotator {annotator!r}: use 1-64 letters, digits, spaces or . _ - @ +")
+    db, info = prepare(input_path, db_path, order, student, labels)
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    settings = Settings(
+        token=token,
+        allowed_hosts=allowed_hosts(host, port),
+        annotator=annotator.strip() if annotator else None,
+        overlap=overlap,
+        order=order,
+        order_note=info["order_note"],
+        cookie=f"spacy_distill_review_{port}",
+    )
+    app = create_app(db, settings)
+    progress = db.progress()
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
+    query = {k: v for k, v in (("token", token), ("annotator", settings.annotator)) if v}
+    say(f"Reviewing {progress['total']} docs from {input_path} ({info['added']} new, {progress['done']} answered); answers go to {db_path}")
+    say(f"Order: {info['order_note']}")
+    say(f"Open {url}{'?' + urlencode(query) if query else ''}")
+    sys.stdout.flush()
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, proxy_headers=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+# -- the app ----------------------------------------------------------------------------
+
+
+def create_app(db: ReviewDB, settings: Settings) -> "Guard":
+    """The ASGI app: the routes behind the Guard."""
+    csrf = hmac.new(db.secret.encode(), b"csrf\x00" + (settings.token or "").encode(), hashlib.sha256).hexdigest()
+    schema = db.schema
+
+    def annotator_of(value: Any) -> str:
+        name = value if value not in (None, "") else settings.annotator
+        if name is None:
+            raise HTTPException(400, "annotator: a name is required (?annotator=NAME)")
+        if not isinstance(name, str) or not ANNOTATOR.fullmatch(name.strip()) or not name.strip():
+            raise HTTPException(400, "annotator: use 1-64 letters, digits, spaces or . _ - @ +")
+        return name.strip()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    async def session(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "csrf": csrf,
+                "annotator": settings.annotator,
+                "schema": schema,
+                "order": settings.order,
+                "order_note": settings.order_note,
+                "overlap": settings.overlap,
+                "db": db.path.name,
+            }
+        )
+
+    async def next_doc(request: Request) -> Response:
+        name = annotator_of(request.query_params.get("annotator"))
+        doc = await run_in_threadpool(db.next_doc, name, settings.overlap)
+        progress = await run_in_threadpool(db.progress, name)
+        return JSONResponse({"doc": client_doc(doc), "progress": progress})
+
+    async def answer(request: Request) -> Response:
+        body = await json_body(request)
+        name = annotator_of(body.get("annotator"))
+        doc_id = field_of(body, "doc_id", int)
+        kind = field_of(body, "answer", str)
+        if kind not in ANSWERS:
+            raise HTTPException(422, f"answer must be one of {', '.join(ANSWERS)}, got {kind!r:.40}")
+        request_id = field_of(body, "request_id", str, None)
+        if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+            raise HTTPException(422, "request_id: 8-100 letters, digits, - or _")
+        doc = await run_in_threadpool(db.doc, doc_id)
+        spans, cats = check_answer(body, kind, doc, schema)
+        answer_id, new = await run_in_threadpool(db.add_answer, doc_id, name, kind, spans, cats, request_id)
+        following = await run_in_threadpool(db.next_doc, name, settings.overlap)
+        progress = await run_in_threadpool(db.progress, name)
+        return JSONResponse({"answer_id": answer_id, "stored": new, "next": client_doc(following), "progress": progress})
+
+    async def undo(request: Request) -> Response:
+        body = await json_body(request)
+        name = annotator_of(body.get("annotator"))
+        answer_id = field_of(body, "answer_id", int, None)
+        doc = await run_in_threadpool(db.undo, name, answer_id, settings.overlap)
+        progress = await run_in_threadpool(db.progress, name)
+        return JSONResponse({"doc": client_doc(doc), "progress": progress})
+
+    async def teacher(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(db.teacher, request.path_params["doc_id"]))
+
+    async def progress(request: Request) -> Response:
+        name = request.query_params.get("annotator")
+        return JSONResponse(await run_in_threadpool(db.progress, annotator_of(name) if name else None))
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    async def review_error(request: Request, exc: ReviewError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("Unexpected error in %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error; the server's log has the details"}, status_code=500)
+
+    routes = [
+        Route("/", index),
+        Route("/api/session", session),
+        Route("/api/next", next_doc),
+        Route("/api/answer", answer, methods=["POST"]),
+        Route("/api/undo", undo, methods=["POST"]),
+        Route("/api/progress", progress),
+        Route("/api/docs/{doc_id:int}/teacher", teacher),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, ReviewError: review_error, Exception: server_error},
+    )
+    return Guard(app, settings, csrf)
+
+
+async def json_body(request: Request) -> Dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise HTTPException(413, f"request body larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HTTPException(413, f"request body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        body = json.loads(raw.decode("utf8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "the request body is not valid JSON") from None
+    except RecursionError:
+        raise HTTPException(400, "the request body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise HTTPException(422, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def field_of(body: Dict[str, Any], key: str, kind: type, default: Any = ...) -> Any:
+    value = body.get(key)
+    if value is None:
+        if default is ...:
+            raise HTTPException(422, f"{key}: required")
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise HTTPException(422, f"{key}: must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def check_answer(body: Dict[str, Any], kind: str, doc: Dict[str, Any], schema: Dict[str, Any]) -> Tuple[Optional[List], Optional[Dict]]:
+    """The answer's spans (stored form) and categories, checked against the doc and the labels."""
+    spans = cats = None
+    needed = kind != "ignore"
+    if schema["has_spans"]:
+        raw = field_of(body, "spans", list, ... if needed else None)
+        if raw is not None:
+            spans = check_spans(raw, doc, schema)
+    if schema["cat_labels"]:
+        raw = field_of(body, "cats", dict, ... if needed else None)
+        if raw is not None:
+            cats = check_cats(raw, kind, schema)
+    return spans, cats
+
+
+def check_spans(raw: List[Any], doc: Dict[str, Any], schema: Dict[str, Any]) -> List[Dict[str, Any]]:
+    if len(raw) > MAX_SPANS:
+        raise HTTPException(422, f"spans: at most {MAX_SPANS}")
+    tokens, text = doc["tokens"], doc["text"]
+    seen = {}
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise HTTPException(422, f"spans[{i}]: must be an object with start, end (token offsets) and label")
+        start, end = field_of(item, "start", int), field_of(item, "end", int)
+        label = field_of(item, "label", str)
+        if not 0 <= start < end <= len(tokens):
+            raise HTTPException(422, f"spans[{i}]: tokens [{start}, {end}) are not inside the doc's {len(tokens)} tokens")
+        if label not in schema["span_labels"]:
+            raise HTTPException(422, f"spans[{i}]: unknown label {label!r:.40}; labels: {', '.join(schema['span_labels'])}")
+        for edge in (start, end - 1):
+            if not text[tokens[edge][0] : tokens[edge][1]].strip():
+                raise HTTPException(422, f"spans[{i}]: a span cannot start or end with whitespace")
+        seen[(start, end, label)] = span_dict(tokens[start][0], tokens[end - 1][1], start, end - 1, label)
+    spans = [seen[k] for k in sorted(seen)]
+    if schema["span_key"] is None:
+        for a, b in zip(spans, spans[1:]):
+            if b["token_start"] <= a["token_end"]:
+                raise HTTPException(422, f"spans: entities cannot overlap ({a['label']} {text[a['start']:a['end']]!r:.40} and {b['label']} {text[b['start']:b['end']]!r:.40})")
+    return spans
+
+
+def check_cats(raw: Dict[str, Any], kind: str, schema: Dict[str, Any]) -> Dict[str, float]:
+    cats = {}
+    for label, value in raw.items():
+        if label not in schema["cat_labels"]:
+            raise HTTPException(422, f"cats: unknown category {label!r:.40}; categories: {', '.join(schema['cat_labels'])}")
+        if isinstance(value, bool) or value in (0, 1):
+            cats[label] = float(value)
+        else:
+            raise HTTPException(422, f"cats[{label!r:.40}]: must be true or false")
+    cats = {label: cats.get(label, 0.0) for label in schema["cat_labels"]}
+    if schema["exclusive"] and kind == "accept" and sum(cats.values()) != 1:
+        raise HTTPException(422, "cats: the categories exclude each other; choose exactly one")
+    return cats
+
+
+def client_doc(doc: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A doc for the page: spans as token offsets (end exclusive)."""
+    if doc is None:
+        return None
+
+    def tokens_of(state: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        if state is None:
+            return None
+        spans = state.get("spans")
+        out = dict(state)
+        out["spans"] = None if spans is None else [{"start": s["token_start"], "end": s["token_end"] + 1, "label": s["label"]} for s in spans]
+        return out
+
+    out = {k: v for k, v in doc.items() if k not in ("key", "suggestion", "state")}
+    out["suggestion"] = tokens_of(doc["suggestion"])
+    out["state"] = tokens_of(doc.get("state"))
+    return out
+
+
+# -- the guard ---------------------------------------------------------------------------
+
+
+class Guard:
+    """ASGI middleware: Host check, access token, CSRF and origin checks, security headers."""
+
+    def __init__(self, app: Starlette, settings: Settings, csrf: str):
+        self.app = app
+        self.settings = settings
+        self.csrf = csrf
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in names]
+            await send(message)
+
+        request = Request(scope)
+        refusal = self.check(request)
+        if refusal is not None:
+            return await refusal(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_headers)
+
+    def check(self, request: Request) -> Optional[Response]:
+        settings = self.settings
+        host = request.headers.get("host", "").lower()
+        if settings.allowed_hosts is not None and host not in settings.allowed_hosts:
+            return refuse(400, f"unexpected Host header {host!r:.80}; open the address the server printed", request)
+        if settings.token is not None:
+            offered = request.query_params.get("token")
+            if offered is not None and request.method == "GET":
+                if not hmac.compare_digest(offered.encode(), settings.token.encode()):
+                    return refuse(401, "wrong access token", request)
+                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+                path = "/" + request.url.path.lstrip("/")  # never //host: no redirect off this server
+                response = RedirectResponse(path + ("?" + query if query else ""), status_code=303)
+                response.set_cookie(settings.cookie, settings.token, httponly=True, samesite="strict", path="/")
+                return response
+            supplied = request.cookies.get(settings.cookie)
+            authorization = request.headers.get("authorization", "")
+            if authorization.lower().startswith("bearer "):
+                supplied = authorization[7:].strip()
+            if supplied is None or not hmac.compare_digest(supplied.encode(), settings.token.encode()):
+                return refuse(401, "an access token is required: open the address the server printed (it ends in ?token=...)", request)
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("origin")
+            if origin is not None and urlsplit(origin).netloc.lower() != host:
+                return refuse(403, "cross-origin request refused", request)
+            if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                return refuse(403, "cross-site request refused", request)
+            if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+                return refuse(415, "send JSON (Content-Type: application/json)", request)
+            given = request.headers.get("x-csrf-token", "")
+            if not hmac.compare_digest(given.encode(), self.csrf.encode()):
+                return refuse(403, "missing or wrong CSRF token (X-CSRF-Token); reload the page", request)
+        return None
+
+
+def refuse(status: int, message: str, request: Request) -> Response:
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"error": message}, status_code=status)
+    return Response(f"{status}: {message}\n", status_code=status, media_type="text/plain; charset=utf-8")

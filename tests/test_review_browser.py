@@ -51,6 +51,19 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's tests."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/install.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = launch(p)
+        yield chromium
+        chromium.close()
+
+
 def drag_select(page, first_token, last_token):
     """Select text with the mouse from the middle of one token to the middle of another."""
     start = page.locator(f'#text .tok[data-i="{first_token}"] .tt').bounding_box()
@@ -77,94 +90,89 @@ def wait_for_doc(page, text):
     page.wait_for_function("t => window.document.getElementById('text').textContent.replace(/[A-Z_]+×/g, '').includes(t)", arg=text[:20])
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/install.sh installs it)")
-def test_review_page_end_to_end_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_review_page_end_to_end_in_chromium(tmp_path, browser):
     teacher = write_docs(teacher_docs(), tmp_path / "teacher.spacy")
     db_path = tmp_path / "review.db"
     process, url = start_server(teacher, db_path, "--labels", "DATE", "--token", TOKEN)
     assert f"token={TOKEN}" in url
     problems = []
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            # Without the token nothing is served.
-            stranger = browser.new_page()
-            assert stranger.goto(url.split("?")[0]).status == 401
-            stranger.close()
+        # Without the token nothing is served.
+        stranger = browser.new_page()
+        assert stranger.goto(url.split("?")[0]).status == 401
+        stranger.close()
 
-            page = browser.new_page(viewport={"width": 1100, "height": 700})
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-            page.goto(url.replace("?", "?annotator=maria&"))
-            assert "token=" not in page.url  # the token went into a cookie
-            wait_for_doc(page, A)
-            assert page.locator("#annotator-name").text_content() == "maria"
-            assert page.locator("#progress-text").text_content() == "0 / 4 done · you 0"
-            assert chips(page) == [["Alice", "PERSON"], ["Paris", "LOC"], ["Bob", "PERSON"]]
-            assert "A/Enter accept" in page.locator("#keys").inner_text().replace("\n", "")
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(url.replace("?", "?annotator=maria&"))
+        assert "token=" not in page.url  # the token went into a cookie
+        wait_for_doc(page, A)
+        assert page.locator("#annotator-name").text_content() == "maria"
+        assert page.locator("#progress-text").text_content() == "0 / 4 done · you 0"
+        assert chips(page) == [["Alice", "PERSON"], ["Paris", "LOC"], ["Bob", "PERSON"]]
+        assert "A/Enter accept" in page.locator("#keys").inner_text().replace("\n", "")
 
-            # 1. Accept the first doc as it is, with the keyboard.
-            page.keyboard.press("a")
-            wait_for_doc(page, B)
-            assert page.locator("#progress-text").text_content() == "1 / 4 done · you 1"
-            labels = page.locator("#labels .label").all_inner_texts()
-            assert [l.split()[-1] for l in labels] == ["LOC", "ORG", "PERSON", "DATE"]
+        # 1. Accept the first doc as it is, with the keyboard.
+        page.keyboard.press("a")
+        wait_for_doc(page, B)
+        assert page.locator("#progress-text").text_content() == "1 / 4 done · you 1"
+        labels = page.locator("#labels .label").all_inner_texts()
+        assert [l.split()[-1] for l in labels] == ["LOC", "ORG", "PERSON", "DATE"]
 
-            # 2. Remove the wrong "office" ORG with a click on its ×.
-            page.locator('#text .chip[data-k="0"] .x').click()
-            assert chips(page) == [["New York", "LOC"], ["May", "PERSON"]]
-            # 3. Fix "New York" -> "New York City": choose LOC (key 1), select the text.
-            page.keyboard.press("1")
-            drag_select(page, 6, 8)
-            assert chips(page) == [["New York City", "LOC"], ["May", "PERSON"]]
-            # 4. Add the missing "Acme Corp" as ORG (key 2), selecting from mid-word to mid-word.
-            page.keyboard.press("2")
-            drag_select(page, 0, 1)
-            assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "PERSON"]]
-            # 5. Relabel "May": click its label, press 4 (DATE).
-            page.locator('#text .chip[data-k="2"]').click()
-            page.keyboard.press("4")
-            assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "DATE"]]
-            # An edit undone: select a span with the arrow keys, delete it, undo.
-            page.keyboard.press("ArrowRight")
-            page.keyboard.press("Delete")
-            assert len(chips(page)) == 2
-            page.keyboard.press("u")
-            assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "DATE"]]
-            page.locator("#accept").click()
-            wait_for_doc(page, C)
+        # 2. Remove the wrong "office" ORG with a click on its ×.
+        page.locator('#text .chip[data-k="0"] .x').click()
+        assert chips(page) == [["New York", "LOC"], ["May", "PERSON"]]
+        # 3. Fix "New York" -> "New York City": choose LOC (key 1), select the text.
+        page.keyboard.press("1")
+        drag_select(page, 6, 8)
+        assert chips(page) == [["New York City", "LOC"], ["May", "PERSON"]]
+        # 4. Add the missing "Acme Corp" as ORG (key 2), selecting from mid-word to mid-word.
+        page.keyboard.press("2")
+        drag_select(page, 0, 1)
+        assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "PERSON"]]
+        # 5. Relabel "May": click its label, press 4 (DATE).
+        page.locator('#text .chip[data-k="2"]').click()
+        page.keyboard.press("4")
+        assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "DATE"]]
+        # An edit undone: select a span with the arrow keys, delete it, undo.
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Delete")
+        assert len(chips(page)) == 2
+        page.keyboard.press("u")
+        assert chips(page) == [["Acme Corp", "ORG"], ["New York City", "LOC"], ["May", "DATE"]]
+        page.locator("#accept").click()
+        wait_for_doc(page, C)
 
-            # The payloads are text: no script ran, no element was made from them.
-            text = page.locator("#text").text_content()
-            assert "<script>window.__xss = 1</script>" in text and '<img src=x onerror="window.__xss = 2">' in text
-            assert page.evaluate("window.__xss") is None
-            assert page.locator("#text script, #text img").count() == 0
-            # The teacher's raw answer on demand, also as text.
-            page.keyboard.press("t")
-            page.wait_for_selector("#teacher:not([hidden])")
-            assert page.locator("#teacher-response").text_content() == RESPONSE_C
-            assert page.locator("#teacher b").count() == 0
-            page.locator("#teacher-response").hover()
-            assert page.evaluate("window.__xss") is None
+        # The payloads are text: no script ran, no element was made from them.
+        text = page.locator("#text").text_content()
+        assert "<script>window.__xss = 1</script>" in text and '<img src=x onerror="window.__xss = 2">' in text
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#text script, #text img").count() == 0
+        # The teacher's raw answer on demand, also as text.
+        page.keyboard.press("t")
+        page.wait_for_selector("#teacher:not([hidden])")
+        assert page.locator("#teacher-response").text_content() == RESPONSE_C
+        assert page.locator("#teacher b").count() == 0
+        page.locator("#teacher-response").hover()
+        assert page.evaluate("window.__xss") is None
 
-            # 6. Reject it, then undo: the doc comes back with the earlier answer shown.
-            page.keyboard.press("x")
-            wait_for_doc(page, D)
-            page.keyboard.press("u")
-            wait_for_doc(page, C)
-            assert page.locator("#doc-state").text_content() == "your earlier answer: reject"
-            assert page.locator("#progress-text").text_content() == "2 / 4 done · you 2"
-            page.keyboard.press("Enter")  # accept it after all
-            wait_for_doc(page, D)
+        # 6. Reject it, then undo: the doc comes back with the earlier answer shown.
+        page.keyboard.press("x")
+        wait_for_doc(page, D)
+        page.keyboard.press("u")
+        wait_for_doc(page, C)
+        assert page.locator("#doc-state").text_content() == "your earlier answer: reject"
+        assert page.locator("#progress-text").text_content() == "2 / 4 done · you 2"
+        page.keyboard.press("Enter")  # accept it after all
+        wait_for_doc(page, D)
 
-            # 7. Reject the last one with the button.
-            page.locator("#reject").click()
-            page.wait_for_selector("#done:not([hidden])")
-            assert page.locator("#progress-text").text_content() == "4 / 4 done · you 4"
-            browser.close()
+        # 7. Reject the last one with the button.
+        page.locator("#reject").click()
+        page.wait_for_selector("#done:not([hidden])")
+        assert page.locator("#progress-text").text_content() == "4 / 4 done · you 4"
+        page.close()
     finally:
         out = stop_server(process)
     assert problems == []
@@ -187,6 +195,53 @@ def test_review_page_end_to_end_in_chromium(tmp_path):
     assert spans_of(gold[D]) == [] and set(iob(gold[D])) == {"-"}
     assert spans_of(gold[D], "incorrect_spans") == [at(D, "Bob", "PERSON"), at(D, "Carol", "PERSON"), at(D, "Rome", "LOC")]
     assert "O" in iob(gold[B])  # accepted docs are complete: the other tokens are O
+
+
+def test_categories_in_chromium_with_the_name_form(tmp_path, browser):
+    """Text classification: the page asks for a name, number keys switch the category, the teacher's stays marked."""
+    labels = ["card_arrival", "card_lost", "refund"]
+    texts = ["My card has not arrived yet.", "I lost my card on the train.", "Where is my refund?"]
+    docs = [teacher_doc(t, ents=None, cats={l: float(l == "card_lost") for l in labels}) for t in texts]
+    db_path = tmp_path / "review.db"
+    process, url = start_server(write_docs(docs, tmp_path / "teacher.spacy"), db_path)
+    problems = []
+    try:
+        page = browser.new_page()
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(url)
+        page.fill("#name-input", "jonas")
+        page.keyboard.press("Enter")
+        wait_for_doc(page, texts[0])
+        assert "annotator=jonas" in page.url
+        chosen = lambda: page.eval_on_selector_all("#cats .cat.on", "els => els.map(e => e.dataset.label)")  # noqa: E731
+        assert chosen() == ["card_lost"]
+        assert page.eval_on_selector_all("#cats .cat.suggested", "els => els.map(e => e.dataset.label)") == ["card_lost"]
+        page.keyboard.press("1")  # exclusive categories: 1 replaces the teacher's choice
+        assert chosen() == ["card_arrival"]
+        page.keyboard.press("a")
+        wait_for_doc(page, texts[1])
+        page.keyboard.press("a")  # the teacher was right
+        wait_for_doc(page, texts[2])
+        page.locator('#cats .cat[data-label="card_lost"]').click()
+        page.keyboard.press("3")
+        page.keyboard.press("u")  # undo the last edit: card_lost again
+        page.keyboard.press("u")  # and the one before: the teacher's card_lost
+        assert chosen() == ["card_lost"]
+        page.keyboard.press("3")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#done:not([hidden])")
+        page.close()
+    finally:
+        stop_server(process)
+    assert problems == []
+    import_corrections(db_path, tmp_path / "gold.spacy")
+    gold = [d.cats for d in DocBin().from_disk(tmp_path / "gold.spacy").get_docs(NLP.vocab)]
+    assert gold == [
+        {"card_arrival": 1.0, "card_lost": 0.0, "refund": 0.0},
+        {"card_arrival": 0.0, "card_lost": 1.0, "refund": 0.0},
+        {"card_arrival": 0.0, "card_lost": 0.0, "refund": 1.0},
+    ]
+    assert {a["annotator"] for a in ReviewDB(db_path).answers()} == {"jonas"}
 
 
 def screenshot(path: Path) -> None:

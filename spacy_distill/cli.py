@@ -192,5 +192,34 @@ def review_cli(
         msg.fail(str(e), exits=1)
 
 
+@app.command("loop", context_settings=OVERRIDES)
+def loop_cli(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="Loop config (.cfg), e.g. configs/loop_ner.cfg", exists=True),
+    output: Path = typer.Option(..., "--output", help="Folder of the rounds: rounds.json, round_NNN/, report/"),
+    code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions to import first"),
+    quiet: bool = typer.Option(False, "--quiet", help="Only the final summary"),
+):
+    """Rounds of select -> teacher pre-annotates -> corrections -> train -> evaluate, until the student wins.
+
+    Stops when the student beats the teacher by the config's margin or the budget of corrected
+    docs is spent. Rerun the same command after an interruption: it continues from the last
+    finished round. Overrides as in `spacy train`, e.g. --loop.batch_size 20 --loop.budget 200
+    """
+    from spacy.cli._util import import_code
+
+    from .inputs import InputError
+    from .loop.rounds import print_summary, run_loop
+    from .teacher.base import TeacherError
+
+    import_code(code)
+    overrides = parse_config_overrides(ctx.args)
+    try:
+        summary = run_loop(config, output, overrides, not quiet)
+    except (InputError, TeacherError, ValueError) as e:
+        msg.fail(str(e), exits=1)
+    print_summary(summary)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,314 @@
+"""Learning curves of the loop with the simulated expert: random vs disagreement selection.
+
+For each dataset of ../shared/data it cuts a pool, a dev set and a test set (seeded
+subsamples), then runs `spacy-distill loop` (spacy_distill.loop.run_loop) once per selection
+strategy with the SIMULATED EXPERT (it corrects every suggestion from the gold annotations,
+counting its edits), the tiny in-process teacher LLM (Gemma-3-270M, static few-shot examples,
+so its answers are computed once and then come from the dataset's response store), and the
+student config of the task, trained for --max-steps steps per round. It prints one table:
+
+- teacher F: the teacher on the test set (the same every round: its examples are static here);
+- docs to beat: corrected docs after which the student's F first exceeds the teacher's;
+- student F at 100 / 200 / 400 corrected docs;
+- edits per doc: from scratch (no pre-annotation), on the teacher's suggestions, and on the
+  suggestions shown (pre_annotate = "fewest_edits": the source whose suggestions needed the
+  fewest edits on the previous batch: teacher, student (from round 3), rules, their vote, or
+  none). Spans: added + removed + relabelled + boundary fixes; exclusive classes: 1 if the
+  suggested class is wrong or missing (picking the right one is one click);
+- ceiling: a student trained on the whole pool with gold labels (same steps).
+
+    python bench/distill_curve.py                       # fashion_brands, banking77, toxic_spans
+    python bench/distill_curve.py --quick               # smaller pools and budget
+    python bench/distill_curve.py --datasets banking77 --strategies random --budget 200
+
+Everything is written under --out (default training/bench/); rerunning continues finished
+loops from their rounds (the loop is resumable) and reuses every stored teacher answer.
+--markdown PATH also writes the table as Markdown.
+"""
+import argparse
+import ast
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.util import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+from spacy_distill.evaluate.scoring import load_gold  # noqa: E402
+from spacy_distill.loop.rounds import run_loop  # noqa: E402
+
+DATASETS = {
+    "fashion_brands": {
+        "task": "ner",
+        "teacher": "configs/teacher_ner.cfg",
+        "student": "configs/student_ner.cfg",
+        "examples": "assets/fashion_brands/ner_examples.yml",
+        "rules": str(SHARED / "fashion_brands" / "tutorials__ner_fashion_brands__assets__fashion_brands_patterns.jsonl"),
+    },
+    "banking77": {
+        "task": "textcat",
+        "teacher": "configs/teacher_textcat.cfg",
+        "student": "configs/student_textcat.cfg",
+        "examples": "assets/banking77/textcat_examples.yml",
+        "rules": None,
+    },
+    "toxic_spans": {
+        "task": "spancat",
+        "teacher": "configs/teacher_spancat.cfg",
+        "student": "configs/student_spancat.cfg",
+        "examples": "assets/toxic_spans/spancat_examples.yml",
+        "rules": None,
+    },
+}
+STRATEGIES = {
+    "random": {"@misc": "spacy_distill.RandomSelection.v1", "max_similarity": 0.5},
+    "disagreement": {"@misc": "spacy_distill.Disagreement.v1", "max_similarity": 0.5, "n_candidates": 100},
+}
+CHECKPOINTS = (100, 200, 400)
+NLP = spacy.blank("en")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def fashion_brands() -> Dict[str, List[Doc]]:
+    folder = SHARED / "fashion_brands"
+    train = load_gold(folder / "tutorials__ner_fashion_brands__assets__fashion_brands_training.jsonl")
+    test = load_gold(folder / "tutorials__ner_fashion_brands__assets__fashion_brands_eval.jsonl")
+    return {"train": train, "dev": [], "test": test}
+
+
+def banking77(labels: List[str]) -> Dict[str, List[Doc]]:
+    def read(name: str) -> List[Doc]:
+        docs = []
+        with (SHARED / "banking77" / f"banking_data__{name}.csv").open(encoding="utf8", newline="") as f:
+            for row in csv.DictReader(f):
+                if row["category"] in labels:
+                    doc = NLP.make_doc(row["text"].strip())
+                    doc.cats = {label: float(label == row["category"]) for label in labels}
+                    docs.append(doc)
+        return docs
+
+    return {"train": read("train"), "dev": [], "test": read("test")}
+
+
+def toxic_spans(max_chars: int = 400) -> Dict[str, List[Doc]]:
+    """SemEval-2021 toxic spans: each run of consecutive character offsets is one TOXIC span (as assets/toxic_spans)."""
+
+    def read(name: str) -> List[Doc]:
+        docs = []
+        with (SHARED / "toxic_spans" / f"SemEval2021__data__tsd_{name}.csv").open(encoding="utf8", newline="") as f:
+            for row in csv.DictReader(f):
+                text = row["text"]
+                if len(text) > max_chars or not text.strip():
+                    continue
+                doc = NLP.make_doc(text)
+                spans = []
+                for start, end in runs(ast.literal_eval(row["spans"]), text):
+                    span = doc.char_span(start, end, "TOXIC", alignment_mode="expand")
+                    if span is not None:
+                        spans.append(span)
+                doc.spans["sc"] = spans
+                docs.append(doc)
+        return docs
+
+    return {"train": read("train"), "dev": read("trial"), "test": read("test")}
+
+
+def runs(offsets: List[int], text: str):
+    out: List[List[int]] = []
+    for offset in sorted(set(offsets)):
+        if out and offset == out[-1][1]:
+            out[-1][1] = offset + 1
+        else:
+            out.append([offset, offset + 1])
+    for start, end in out:
+        end = min(end, len(text))
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            yield start, end
+
+
+def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int) -> Dict[str, Any]:
+    """pool.spacy, dev.spacy, test.spacy: seeded subsamples without shared texts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {split: folder / f"{split}.spacy" for split in ("pool", "dev", "test")}
+    if all(p.exists() for p in paths.values()):
+        return {split: len(DocBin().from_disk(p)) for split, p in paths.items()}
+    if name == "fashion_brands":
+        data = fashion_brands()
+    elif name == "banking77":
+        data = banking77(load_config(ROOT / DATASETS[name]["teacher"], interpolate=False)["components"]["llm"]["task"]["labels"])
+    else:
+        data = toxic_spans()
+    rng = random.Random(seed)
+    test = unique(data["test"])
+    rng.shuffle(test)
+    test = test[:n_test]
+    test_texts = {d.text for d in test}
+    train = [d for d in unique(data["train"]) if d.text not in test_texts]
+    rng.shuffle(train)
+    dev = [d for d in unique(data["dev"]) if d.text not in test_texts]
+    rng.shuffle(dev)
+    if len(dev) < n_dev:  # no dev split: cut it from the training data
+        dev, train = train[:n_dev], train[n_dev:]
+    pool = train[:n_pool]
+    dev_texts = {d.text for d in dev[:n_dev]}
+    pool = [d for d in pool if d.text not in dev_texts]
+    for split, docs in (("pool", pool), ("dev", dev[:n_dev]), ("test", test)):
+        DocBin(docs=docs, store_user_data=True).to_disk(paths[split])
+    return {"pool": len(pool), "dev": len(dev[:n_dev]), "test": len(test)}
+
+
+def unique(docs: List[Doc]) -> List[Doc]:
+    seen, out = set(), []
+    for doc in docs:
+        if doc.text.strip() and doc.text not in seen:
+            seen.add(doc.text)
+            out.append(doc)
+    return out
+
+
+# --- one loop -----------------------------------------------------------------------------------
+
+
+def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.Namespace, ceiling: bool) -> Path:
+    spec = DATASETS[name]
+    config = load_config(ROOT / "configs" / "loop_ner.cfg", interpolate=False)
+    config["paths"] = {}
+    loop = config["loop"]
+    loop.update(
+        pool=str(data / "pool.spacy"), test=str(data / "test.spacy"), batch_size=args.batch_size, budget=args.budget,
+        margin=0.0, stop_when_beaten=False, seed=args.seed, pre_annotate="fewest_edits", rules=spec["rules"],
+        ceiling=str(data / "pool.spacy") if ceiling else None, target_f=None,
+    )
+    loop["strategy"] = dict(STRATEGIES[strategy])
+    loop["corrections"] = {"@misc": "spacy_distill.SimulatedExpert.v1", "gold": str(data / "pool.spacy"), "to": "prodigy"}
+    overrides = {"paths.examples": str(ROOT / spec["examples"])}
+    if args.teacher_model != "gemma3-270m":
+        overrides["components.llm.model.model_path.name"] = args.teacher_model
+    loop["teacher"] = {
+        "config": str(ROOT / spec["teacher"]), "responses": str(data.parent / "responses.sqlite"),
+        "similar_examples": 0, "keep_static_examples": False, "max_example_chars": 400, "overrides": overrides,
+    }
+    loop["student"] = {
+        "config": str(ROOT / spec["student"]), "dev": str(data / "dev.spacy"), "max_steps": args.max_steps,
+        "eval_frequency": max(50, args.max_steps // 3), "patience": 0, "overrides": {},
+    }
+    path = out / f"loop_{strategy}.cfg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config.to_disk(path)
+    return path
+
+
+def weighted_edits(rounds: List[Dict[str, Any]], source: str) -> Optional[float]:
+    rows = [e for e in rounds if e["edits_per_doc_by_source"].get(source) is not None]
+    docs = sum(e["n_batch"] for e in rows)
+    return sum(e["edits_per_doc_by_source"][source] * e["n_batch"] for e in rows) / docs if docs else None
+
+
+def summarise(name: str, strategy: str, summary: Dict[str, Any], out: Path) -> Dict[str, Any]:
+    rounds = summary["rounds"]
+    beat = next((e["n_corrected"] for e in rounds if e["student_beats_teacher"]), None)
+    at = {n: next((e["student_f"] for e in rounds if e["n_corrected"] == n), None) for n in CHECKPOINTS}
+    shown_docs = sum(e["n_batch"] for e in rounds)
+    ceiling = out / "ceiling" / "metrics.json"
+    return {
+        "dataset": name,
+        "task": DATASETS[name]["task"],
+        "strategy": strategy,
+        "teacher_f": rounds[-1]["teacher_f"] if rounds else None,
+        "docs_to_beat_teacher": beat,
+        "f_at": at,
+        "final_n": rounds[-1]["n_corrected"] if rounds else 0,
+        "final_f": rounds[-1]["student_f"] if rounds else None,
+        "edits_none": weighted_edits(rounds, "none"),
+        "edits_teacher": weighted_edits(rounds, "teacher"),
+        "edits_shown": sum(e["edits_per_doc"] * e["n_batch"] for e in rounds) / shown_docs if shown_docs else None,
+        "shown": sorted({e["suggested_by"] for e in rounds}),
+        "ceiling_f": json.loads(ceiling.read_text())["systems"]["student"]["f"] if ceiling.exists() else None,
+        "seconds": round(sum(e["seconds"]["total"] for e in rounds), 1),
+        "llm_calls": sum(e.get("teacher_llm_calls") or 0 for e in rounds),
+    }
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: List[Dict[str, Any]], checkpoints=CHECKPOINTS) -> List[List[str]]:
+    header = ["dataset", "strategy", "teacher F", "docs to beat teacher"] + [f"F@{n}" for n in checkpoints]
+    header += ["edits/doc none", "edits/doc teacher", "edits/doc shown", "shown", "ceiling F", "loop s"]
+    body = []
+    for r in rows:
+        beat = str(r["docs_to_beat_teacher"]) if r["docs_to_beat_teacher"] is not None else f"> {r['final_n']}"
+        body.append([f"{r['dataset']} ({r['task']})", r["strategy"], fmt(r["teacher_f"]), beat]
+                    + [fmt(r["f_at"].get(n)) for n in checkpoints]
+                    + [fmt(r["edits_none"], 2), fmt(r["edits_teacher"], 2), fmt(r["edits_shown"], 2),
+                       "+".join(r["shown"]), fmt(r["ceiling_f"]), f"{r['seconds']:.0f}"])
+    return [header] + body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--n-pool", type=int, default=600)
+    parser.add_argument("--n-dev", type=int, default=100)
+    parser.add_argument("--n-test", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--budget", type=int, default=400)
+    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher-model", default="gemma3-270m", help="bundled model: gemma3-270m or smollm2-135m-instruct")
+    parser.add_argument("--quick", action="store_true", help="--n-pool 300 --n-test 100 --budget 200 --max-steps 200")
+    parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench")
+    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.n_pool, args.n_test, args.budget, args.max_steps = 300, 100, 200, 200
+    checkpoints = tuple(n for n in CHECKPOINTS if n <= args.budget)
+    rows = []
+    for name in args.datasets.split(","):
+        folder = args.out / name
+        sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed)
+        print(f"== {name}: {sizes}", flush=True)
+        for i, strategy in enumerate(args.strategies.split(",")):
+            out = folder / strategy
+            config = loop_config(name, strategy, folder / "data", folder, args, ceiling=(i == 0))
+            start = time.perf_counter()
+            summary = run_loop(config, out, show_progress=args.verbose)
+            row = summarise(name, strategy, summary, out)
+            rows.append(row)
+            print(f"   {strategy}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
+                  f"{time.perf_counter() - start:.0f}s this run", flush=True)
+            (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
+    lines = table(rows, checkpoints)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    print()
+    for j, row in enumerate(lines):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    if args.markdown:
+        md = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
+        md += ["| " + " | ".join(row) + " |" for row in lines[1:]]
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(md) + "\n", encoding="utf8")
+
+
+if __name__ == "__main__":
+    main()

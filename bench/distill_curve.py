@@ -5,9 +5,12 @@ subsamples), then runs `spacy-distill loop` (spacy_distill.loop.run_loop) once p
 strategy with the SIMULATED EXPERT (it corrects every suggestion from the gold annotations,
 counting its edits), the tiny in-process teacher LLM (Gemma-3-270M, static few-shot examples,
 so its answers are computed once and then come from the dataset's response store), and the
-student config of the task, trained for --max-steps steps per round. It prints one table:
+student config of the task, trained for at most --max-epochs passes (and --max-steps steps) per round,
+the best model on the dev set kept. It prints one table:
 
-- teacher F: the teacher on the test set (the same every round: its examples are static here);
+- teacher F: the teacher on the test set after the last round (the same every round with static
+  examples; with --similar-examples N the teacher's examples are the N corrected docs most similar
+  to each text, and its F changes);
 - docs to beat: corrected docs after which the student's F first exceeds the teacher's;
 - student F at 100 / 200 / 400 corrected docs;
 - edits per doc: from scratch (no pre-annotation), on the teacher's suggestions, and on the
@@ -201,13 +204,13 @@ def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.
         overrides["components.llm.model.model_path.name"] = args.teacher_model
     loop["teacher"] = {
         "config": str(ROOT / spec["teacher"]), "responses": str(data.parent / "responses.sqlite"),
-        "similar_examples": 0, "keep_static_examples": False, "max_example_chars": 400, "overrides": overrides,
+        "similar_examples": args.similar_examples, "keep_static_examples": False, "max_example_chars": 400, "overrides": overrides,
     }
     loop["student"] = {
         "config": str(ROOT / spec["student"]), "dev": str(data / "dev.spacy"), "max_steps": args.max_steps,
-        "eval_frequency": max(50, args.max_steps // 3), "patience": 0, "overrides": {},
+        "max_epochs": args.max_epochs, "eval_frequency": args.eval_frequency, "patience": 0, "overrides": {},
     }
-    path = out / f"loop_{strategy}.cfg"
+    path = out / f"loop_{strategy}{'_similar%d' % args.similar_examples if args.similar_examples else ''}.cfg"
     path.parent.mkdir(parents=True, exist_ok=True)
     config.to_disk(path)
     return path
@@ -224,7 +227,7 @@ def summarise(name: str, strategy: str, summary: Dict[str, Any], out: Path) -> D
     beat = next((e["n_corrected"] for e in rounds if e["student_beats_teacher"]), None)
     at = {n: next((e["student_f"] for e in rounds if e["n_corrected"] == n), None) for n in CHECKPOINTS}
     shown_docs = sum(e["n_batch"] for e in rounds)
-    ceiling = out / "ceiling" / "metrics.json"
+    ceiling = next(iter(sorted(out.parent.glob("*/ceiling/metrics.json"))), out / "ceiling" / "metrics.json")  # one per dataset
     return {
         "dataset": name,
         "task": DATASETS[name]["task"],
@@ -270,16 +273,21 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--budget", type=int, default=400)
-    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--max-steps", type=int, default=1000, help="training steps per round at most")
+    parser.add_argument("--max-epochs", type=int, default=6, help="passes over the corrections per round at most (0: no limit)")
+    parser.add_argument("--eval-frequency", type=int, default=50, help="steps between dev evaluations (model-best)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-model", default="gemma3-270m", help="bundled model: gemma3-270m or smollm2-135m-instruct")
-    parser.add_argument("--quick", action="store_true", help="--n-pool 300 --n-test 100 --budget 200 --max-steps 200")
+    parser.add_argument("--similar-examples", type=int, default=0,
+                        help="the teacher learns: its few-shot examples are the n most similar corrected docs (costly: "
+                             "new prompts every round); 0: static examples")
+    parser.add_argument("--quick", action="store_true", help="--n-pool 300 --n-test 100 --budget 200 --max-steps 400")
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench")
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.n_pool, args.n_test, args.budget, args.max_steps = 300, 100, 200, 200
+        args.n_pool, args.n_test, args.budget, args.max_steps = 300, 100, 200, 400
     checkpoints = tuple(n for n in CHECKPOINTS if n <= args.budget)
     rows = []
     for name in args.datasets.split(","):
@@ -287,11 +295,11 @@ def main() -> None:
         sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed)
         print(f"== {name}: {sizes}", flush=True)
         for i, strategy in enumerate(args.strategies.split(",")):
-            out = folder / strategy
+            out = folder / (strategy if not args.similar_examples else f"{strategy}_similar{args.similar_examples}")
             config = loop_config(name, strategy, folder / "data", folder, args, ceiling=(i == 0))
             start = time.perf_counter()
             summary = run_loop(config, out, show_progress=args.verbose)
-            row = summarise(name, strategy, summary, out)
+            row = summarise(name, strategy + (f"+similar{args.similar_examples}" if args.similar_examples else ""), summary, out)
             rows.append(row)
             print(f"   {strategy}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
                   f"{time.perf_counter() - start:.0f}s this run", flush=True)

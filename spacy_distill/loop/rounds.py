@@ -576,6 +576,7 @@ def train_student(student, train_files: List[str], output: Path, log_path: Path)
         "paths.train": ",".join(train_files),
         "paths.dev": str(Path(student.dev).resolve()) if student.dev is not None else ",".join(train_files),
         "training.max_steps": student.max_steps,
+        "training.max_epochs": student.max_epochs,
         "training.eval_frequency": min(student.eval_frequency, student.max_steps),
         "training.patience": student.patience,
         "training.logger.progress_bar": False,

@@ -58,6 +58,7 @@ class StudentSettings:
     config: Path
     dev: Optional[Path] = None  # None: train and pick on the corrections (model-last)
     max_steps: int = 600
+    max_epochs: int = 0  # 0: no limit; else also stop after this many passes over the corrections
     eval_frequency: int = 100
     patience: int = 0
     overrides: Dict[str, Any] = field(default_factory=dict)

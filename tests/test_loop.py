@@ -272,3 +272,32 @@ def test_cli_errors(tmp_path):
     assert result.exit_code == 1 and "[loop] pool: nope.jsonl not found" in flat(result.output)
     result = CliRunner().invoke(app, ["loop", str(config), "--output", str(tmp_path / "o"), "--loop.pre_annotate", "llm"])
     assert result.exit_code == 1 and "pre_annotate must be one of" in flat(result.output)
+
+
+def test_corrections_from_the_review_database(tmp_path):
+    from spacy_distill.review.server import prepare
+
+    db_path = tmp_path / "review.sqlite"
+    config = make_project(tmp_path, budget=20, corrections={"@misc": "spacy_distill.ReviewCorrections.v1", "db": str(db_path)})
+    out = tmp_path / "out"
+    summary = run_loop(config, out, show_progress=False)
+    suggestions = out / "round_001" / "suggestions.spacy"
+    assert summary["status"] == "waiting" and f"spacy-distill review {suggestions} --db {db_path}" in summary["reason"]
+    # What `spacy-distill review` does with the suggestions, then an expert answering every doc on the page.
+    db, info = prepare(suggestions, db_path, labels=[LABEL])
+    assert info["added"] == 20
+    gold = {r["text"]: r for r in srsly.read_jsonl(tmp_path / "pool.jsonl")}
+    while (doc := db.next_doc("expert")) is not None:
+        starts = {start: i for i, (start, _) in enumerate(doc["tokens"])}
+        ends = {end: i for i, (_, end) in enumerate(doc["tokens"])}
+        spans = [{"start": s["start"], "end": s["end"], "token_start": starts[s["start"]], "token_end": ends[s["end"]], "label": LABEL}
+                 for s in gold[doc["text"]]["spans"]]
+        db.add_answer(doc["id"], "expert", "accept", spans, None)
+    db.close()
+    summary = run_loop(config, out, show_progress=False)
+    assert summary["status"] == "done"
+    (entry,) = check_rounds(out, 1)
+    assert entry["n_corrected"] == 20 and "review.sqlite" in entry["corrections"]
+    corrected = list(DocBin().from_disk(out / "round_001" / "corrections.spacy").get_docs(__import__("spacy").blank("en").vocab))
+    assert {d.text: [(e.start_char, e.end_char) for e in d.ents] for d in corrected} == {
+        t: [(s["start"], s["end"]) for s in gold[t]["spans"]] for t in json.loads((out / "round_001" / "selected.json").read_text())["texts"]}

@@ -187,14 +187,14 @@ def unique(docs: List[Doc]) -> List[Doc]:
 # --- one loop -----------------------------------------------------------------------------------
 
 
-def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.Namespace, ceiling: bool) -> Path:
+def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.Namespace, ceiling: bool, seed: int = 0) -> Path:
     spec = DATASETS[name]
     config = load_config(ROOT / "configs" / "loop_ner.cfg", interpolate=False)
     config["paths"] = {}
     loop = config["loop"]
     loop.update(
         pool=str(data / "pool.spacy"), test=str(data / "test.spacy"), batch_size=args.batch_size, budget=args.budget,
-        margin=0.0, stop_when_beaten=False, seed=args.seed, pre_annotate="fewest_edits", rules=spec["rules"],
+        margin=0.0, stop_when_beaten=False, seed=seed, pre_annotate="fewest_edits", rules=spec["rules"],
         ceiling=str(data / "pool.spacy") if ceiling else None, target_f=None,
     )
     loop["strategy"] = dict(STRATEGIES[strategy])
@@ -210,10 +210,15 @@ def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.
         "config": str(ROOT / spec["student"]), "dev": str(data / "dev.spacy"), "max_steps": args.max_steps,
         "max_epochs": args.max_epochs, "eval_frequency": args.eval_frequency, "patience": 0, "overrides": {},
     }
-    path = out / f"loop_{strategy}{'_similar%d' % args.similar_examples if args.similar_examples else ''}.cfg"
+    path = out / f"loop_{run_name(strategy, args, seed)}.cfg"
     path.parent.mkdir(parents=True, exist_ok=True)
     config.to_disk(path)
     return path
+
+
+def run_name(strategy: str, args: argparse.Namespace, seed: int) -> str:
+    """random, random_similar3, random_s1, ...: one folder per strategy, teacher setting and loop seed."""
+    return strategy + (f"_similar{args.similar_examples}" if args.similar_examples else "") + (f"_s{seed}" if seed else "")
 
 
 def weighted_edits(rounds: List[Dict[str, Any]], source: str) -> Optional[float]:
@@ -276,7 +281,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=1000, help="training steps per round at most")
     parser.add_argument("--max-epochs", type=int, default=6, help="passes over the corrections per round at most (0: no limit)")
     parser.add_argument("--eval-frequency", type=int, default=50, help="steps between dev evaluations (model-best)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pool/dev/test subsamples")
+    parser.add_argument("--loop-seeds", default="0", help="comma-separated seeds of the loop (random batches, tie breaks); "
+                        "one run per seed and strategy on the same data, so teacher answers are shared")
     parser.add_argument("--teacher-model", default="gemma3-270m", help="bundled model: gemma3-270m or smollm2-135m-instruct")
     parser.add_argument("--similar-examples", type=int, default=0,
                         help="the teacher learns: its few-shot examples are the n most similar corrected docs (costly: "
@@ -294,14 +301,16 @@ def main() -> None:
         folder = args.out / name
         sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed)
         print(f"== {name}: {sizes}", flush=True)
-        for i, strategy in enumerate(args.strategies.split(",")):
-            out = folder / (strategy if not args.similar_examples else f"{strategy}_similar{args.similar_examples}")
-            config = loop_config(name, strategy, folder / "data", folder, args, ceiling=(i == 0))
+        runs = [(seed, strategy) for seed in map(int, args.loop_seeds.split(",")) for strategy in args.strategies.split(",")]
+        for i, (seed, strategy) in enumerate(runs):
+            label = run_name(strategy, args, seed)
+            out = folder / label
+            config = loop_config(name, strategy, folder / "data", folder, args, ceiling=(i == 0), seed=seed)
             start = time.perf_counter()
             summary = run_loop(config, out, show_progress=args.verbose)
-            row = summarise(name, strategy + (f"+similar{args.similar_examples}" if args.similar_examples else ""), summary, out)
+            row = summarise(name, label, summary, out)
             rows.append(row)
-            print(f"   {strategy}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
+            print(f"   {label}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
                   f"{time.perf_counter() - start:.0f}s this run", flush=True)
             (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
     lines = table(rows, checkpoints)

@@ -5,7 +5,6 @@ import sys
 
 import pytest
 import spacy
-from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import load_config, registry
 

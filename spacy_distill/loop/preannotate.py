@@ -19,7 +19,7 @@ so the report can say which source would have needed fewer edits.
 from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.util import filter_spans
 
 from ..evaluate.scoring import Task

@@ -222,7 +222,7 @@ def markdown(rounds: List[Dict[str, Any]], settings: Any, task: Task, baseline, 
 
 
 def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float], ceiling_f: Optional[float],
-          proj: Dict[str, Any]) -> None:
+          proj: Dict[str, Any], teacher_learns: bool = True) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,8 +231,9 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
     ns = [e["n_corrected"] for e in rounds]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [3, 2]})
     ax.plot(ns, [e["student_f"] for e in rounds], "o-", color=COLORS["student"], label="student")
-    ax.plot(ns, [e["teacher_f"] for e in rounds], "s--", color=COLORS["teacher"], label="teacher (learning from corrections)")
-    if baseline_f is not None:
+    teacher_label = "teacher (corrections as few-shot examples)" if teacher_learns else "teacher (static examples)"
+    ax.plot(ns, [e["teacher_f"] for e in rounds], "s--", color=COLORS["teacher"], label=teacher_label)
+    if baseline_f is not None and teacher_learns:
         ax.axhline(baseline_f, color=COLORS["teacher"], linestyle=":", linewidth=1, label="teacher before corrections")
     if any("rules_f" in e for e in rounds):
         ax.axhline(rounds[-1].get("rules_f") or 0.0, color=COLORS["rules"], linestyle=":", linewidth=1, label="rules")
@@ -280,7 +281,7 @@ def write_loop_report(rounds: List[Dict[str, Any]], out_dir: Path, settings: Any
     ceiling_f = ceiling["systems"]["student"]["f"] if ceiling else None
     proj = projection(rounds, target_of(rounds, settings, ceiling_f))
     png = out_dir / "learning_curve.png"
-    chart(rounds, png, baseline_f, ceiling_f, proj)
+    chart(rounds, png, baseline_f, ceiling_f, proj, bool(getattr(getattr(settings, "teacher", None), "similar_examples", 0)))
     md = out_dir / "report.md"
     md.write_text(markdown(rounds, settings, task, baseline, ceiling_f, proj, final, png.name), encoding="utf8")
     data = out_dir / "projection.json"

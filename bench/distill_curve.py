@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from spacy_distill.evaluate.scoring import load_gold  # noqa: E402
 from spacy_distill.loop.rounds import run_loop  # noqa: E402
+from scripts.make_task_assets import toxic_spans as toxic_char_spans  # noqa: E402
 
 DATASETS = {
     "fashion_brands": {
@@ -116,8 +117,8 @@ def toxic_spans(max_chars: int = 400) -> Dict[str, List[Doc]]:
                     continue
                 doc = NLP.make_doc(text)
                 spans = []
-                for start, end in runs(ast.literal_eval(row["spans"]), text):
-                    span = doc.char_span(start, end, "TOXIC", alignment_mode="expand")
+                for gold in toxic_char_spans(text, ast.literal_eval(row["spans"])):
+                    span = doc.char_span(gold["start"], gold["end"], "TOXIC", alignment_mode="expand")
                     if span is not None:
                         spans.append(span)
                 doc.spans["sc"] = spans
@@ -125,23 +126,6 @@ def toxic_spans(max_chars: int = 400) -> Dict[str, List[Doc]]:
         return docs
 
     return {"train": read("train"), "dev": read("trial"), "test": read("test")}
-
-
-def runs(offsets: List[int], text: str):
-    out: List[List[int]] = []
-    for offset in sorted(set(offsets)):
-        if out and offset == out[-1][1]:
-            out[-1][1] = offset + 1
-        else:
-            out.append([offset, offset + 1])
-    for start, end in out:
-        end = min(end, len(text))
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            yield start, end
 
 
 def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int) -> Dict[str, Any]:

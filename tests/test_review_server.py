@@ -92,7 +92,7 @@ def test_page_is_static_and_never_builds_html_from_data(client):
         assert sink not in script
     assert client.get("/static/review.css").status_code == 200
     # The API hands text out as JSON data; the page puts it in with textContent.
-    doc = client.get("/api/next", params={"annotator": "x"}).json()
+    assert client.get("/api/next", params={"annotator": "x"}).headers["content-type"] == "application/json"
     assert client.get("/api/docs/2/teacher").headers["content-type"] == "application/json"
 
 

@@ -129,6 +129,10 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
 def source_totals(rounds: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
     """Edits per doc by suggestion source, over the rounds in which every compared source existed."""
     sources = sorted({s for e in rounds for s in e.get("edits_per_doc_by_source", {})})
@@ -161,13 +165,14 @@ def findings(rounds: List[Dict[str, Any]], settings: Any, baseline: Optional[Dic
         change = last["teacher_f"] - start
         trend = " -> ".join(fmt(e["teacher_f"]) for e in rounds)
         if getattr(getattr(settings, "teacher", None), "similar_examples", 0):
-            best = max(e["teacher_f"] for e in rounds)
-            verdict = ("helped" if change > 0.02 else "hurt" if change < -0.02
-                       else "changed it by less than 0.02, within the noise of a small test set")
+            best = max(rounds, key=lambda e: e["teacher_f"])
+            verdict = ("the corrections as examples helped" if change > 0.02
+                       else "the corrections as examples hurt" if change < -0.02
+                       else "no clear change (less than 0.02 is within the noise of a small test set)")
             lines.append(
                 f"The teacher with the most similar corrected docs as few-shot examples: F {start:.3f} before any "
-                f"correction, then {trend} (last {'+' if change >= 0 else ''}{change:.3f}, best {best:.3f}): "
-                f"the corrections as examples {verdict}."
+                f"correction, then {trend}. Last round {signed(change)}, best round {signed(best['teacher_f'] - start)} "
+                f"(round {best['round']}): {verdict}."
             )
         else:
             lines.append(f"The teacher kept its static examples (similar_examples = 0): F {start:.3f} throughout.")

@@ -11,7 +11,7 @@ from spacy.util import load_config, registry
 from spacy_distill.evaluate.scoring import Task
 from spacy_distill.loop.examples import SimilarExamplesTask, wrap_teacher_config
 from spacy_distill.loop.preannotate import choose, label_winners, vote
-from spacy_distill.loop.report import docs_for, fit_log_linear, fit_power_law, predict, projection
+from spacy_distill.loop.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
 from spacy_distill.loop.similarity import TfidfIndex, jaccard, token_set
 from spacy_distill.loop.strategies import (
     Candidates,
@@ -339,3 +339,22 @@ def test_edit_counts_per_task():
     edits = count_edits([ents_doc("Nike and Zara", [(0, 4), (5, 8)])], {"Nike and Zara": ents_doc("Nike and Zara", [(0, 4), (9, 13)])}, NER)
     assert edits["edits"]["kept"] == 1 and edits["edits"]["removed"] == 1 and edits["edits"]["added"] == 1 and edits["total"] == 2
     assert edits["per_doc"] == 2.0 and edits["docs_unchanged"] == 0
+
+
+@pytest.mark.parametrize("teacher_fs, verdict", [
+    ([0.218, 0.279, 0.222], "Last round +0.014, best round +0.071 (round 2): no clear change"),
+    ([0.25, 0.30], "Last round +0.092, best round +0.092 (round 2): the corrections as examples helped"),
+    ([0.20, 0.15], "Last round -0.058, best round -0.008 (round 1): the corrections as examples hurt"),
+])
+def test_the_report_says_whether_corrections_as_examples_helped_the_teacher(teacher_fs, verdict):
+    class Settings:
+        margin = 0.0
+        class teacher:
+            similar_examples = 3
+
+    rounds = [{"round": i, "n_corrected": 50 * i, "teacher_f": f, "student_f": 0.1, "student_beats_teacher": False,
+               "teacher_f_before_corrections": 0.208, "suggested_by": "teacher", "edits_per_doc_by_source": {}}
+              for i, f in enumerate(teacher_fs, start=1)]
+    text = " ".join(findings(rounds, Settings, None, None, {"note": "too few rounds"}, final=True))
+    assert "F 0.208 before any correction, then " + " -> ".join(f"{f:.3f}" for f in teacher_fs) in text
+    assert verdict in text

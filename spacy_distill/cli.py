@@ -120,8 +120,9 @@ def evaluate_cli(
 ):
     """Teacher vs. student (vs. rules) on the same gold docs: P/R/F per label, speed, size, LLM tokens.
 
-    A teacher config takes overrides as `annotate` does, e.g. --paths.responses cache/teacher.sqlite
-    to reuse stored answers (reported as cache hits).
+    A teacher config takes overrides as `annotate` does.
+
+    E.g. --paths.responses cache/teacher.sqlite reuses stored answers (reported as cache hits).
     """
     from .evaluate import evaluate, print_summary
     from .inputs import InputError
@@ -202,9 +203,11 @@ def loop_cli(
 ):
     """Rounds of select -> teacher pre-annotates -> corrections -> train -> evaluate, until the student wins.
 
-    Stops when the student beats the teacher by the config's margin or the budget of corrected
-    docs is spent. Rerun the same command after an interruption: it continues from the last
-    finished round. Overrides as in `spacy train`, e.g. --loop.batch_size 20 --loop.budget 200
+    Stops when the student beats the teacher by the config's margin or the budget is spent.
+
+    Rerun the same command after an interruption: it continues from the last finished round.
+
+    Overrides as in `spacy train`, e.g. --loop.batch_size 20 --loop.budget 200
     """
     from spacy.cli._util import import_code
 

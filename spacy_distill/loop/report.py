@@ -255,7 +255,7 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
         ax.plot(xs, [predict(fit, x) for x in xs], color=COLORS["student"], alpha=0.45, linewidth=1,
                 label=f"projection ({fit['model']})")
         if proj.get("target_f") is not None:
-            ax.axhline(proj["target_f"], color="#c44e52", alpha=0.5, linewidth=0.8, label=f"target F {proj['target_f']:.3f}")
+            ax.axhline(proj["target_f"], color="#c44e52", linestyle=(0, (6, 3)), linewidth=1.2, label=f"target F {proj['target_f']:.3f}")
     ax.set_xlabel("corrected docs")
     ax.set_ylabel("F on the gold test set")
     ax.set_ylim(0, 1)
@@ -270,7 +270,8 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
     ax2.set_ylabel("edits per doc")
     ax2.set_title("Edits the expert needed, by suggestion source")
     ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=7, loc="best")
+    ax2.set_ylim(bottom=0)
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3)
     ax2.set_xticks([e["round"] for e in rounds])
     fig.tight_layout()
     fig.savefig(path, dpi=110)

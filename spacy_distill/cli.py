@@ -1,4 +1,5 @@
 """The `spacy-distill` command line. Each command parses arguments and calls one function."""
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@contextmanager
+def fail_cleanly_on(*errors: type):
+    """Show these errors as a one-line failure with exit code 1, not a traceback."""
+    try:
+        yield
+    except errors as e:
+        msg.fail(str(e), exits=1)
 
 
 @app.callback()
@@ -44,10 +54,8 @@ def annotate_cli(
     from .teacher.base import TeacherError
 
     overrides = parse_config_overrides(ctx.args)
-    try:
+    with fail_cleanly_on(InputError, TeacherError, ValueError):
         stats = annotate(config, input, output, stats_json, overrides, text_field, batch_size, not quiet, limit)
-    except (InputError, TeacherError, ValueError) as e:
-        msg.fail(str(e), exits=1)
     print_summary(stats, output)
 
 
@@ -66,10 +74,8 @@ def export_cli(
     from .formats import export_docs
     from .inputs import InputError
 
-    try:
+    with fail_cleanly_on(InputError):
         stats = export_docs(input, output, to, labels.split(",") if labels else None)
-    except InputError as e:
-        msg.fail(str(e), exits=1)
     msg.good(f"Exported {stats['docs']} docs with {stats['spans']} suggested spans -> {', '.join(stats['written'])}")
     msg.text(f"span labels: {stats['span_labels'] or '-'}; categories: {stats['cat_labels'] or '-'}")
 
@@ -94,12 +100,10 @@ def import_cli(
     from .corrections import Options, import_corrections, print_summary
     from .inputs import InputError
 
-    try:
+    with fail_cleanly_on(InputError):
         options = Options(policy, align, set(labels.split(",")) if labels else None, span_key)
         columns = dict(text_column=text_column, label_column=label_column, spans_column=spans_column, span_label=span_label)
         stats = import_corrections(input, output, fmt, lang, options, stats_json, **columns)
-    except InputError as e:
-        msg.fail(str(e), exits=1)
     print_summary(stats, output)
 
 
@@ -129,10 +133,8 @@ def evaluate_cli(
     from .teacher.base import TeacherError
 
     overrides = parse_config_overrides(ctx.args)
-    try:
+    with fail_cleanly_on(InputError, TeacherError, ValueError):
         metrics = evaluate(gold, teacher, student, rules, output, report, overrides, lang, repeats, None, task, span_key, not quiet)
-    except (InputError, TeacherError, ValueError) as e:
-        msg.fail(str(e), exits=1)
     print_summary(metrics, output)
 
 
@@ -154,10 +156,8 @@ def simulate_cli(
     from .inputs import InputError
     from .loop.simulate import simulate_corrections
 
-    try:
+    with fail_cleanly_on(InputError):
         stats = simulate_corrections(teacher, gold, output, to)
-    except InputError as e:
-        msg.fail(str(e), exits=1)
     if stats_json is not None:
         stats_json.parent.mkdir(parents=True, exist_ok=True)
         stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
@@ -187,10 +187,8 @@ def review_cli(
     from .inputs import InputError
     from .review.server import serve
 
-    try:
+    with fail_cleanly_on(InputError):
         serve(input, db, host, port, order, student, annotator, token, overlap, labels.split(",") if labels else None)
-    except InputError as e:
-        msg.fail(str(e), exits=1)
 
 
 @app.command("loop", context_settings=OVERRIDES)
@@ -217,10 +215,8 @@ def loop_cli(
 
     import_code(code)
     overrides = parse_config_overrides(ctx.args)
-    try:
+    with fail_cleanly_on(InputError, TeacherError, ValueError):
         summary = run_loop(config, output, overrides, not quiet)
-    except (InputError, TeacherError, ValueError) as e:
-        msg.fail(str(e), exits=1)
     print_summary(summary)
 
 

@@ -181,47 +181,40 @@
     $("progress").title = p.annotators.map((a) => `${a.name}: ${a.done} (${a.accept} accepted, ${a.reject} rejected, ${a.ignore} skipped)`).join("\n") || "no answers yet";
   }
 
+  function shortcutButton(className, label, shortcut, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    button.style.setProperty("--c", color(label));
+    if (shortcut) {
+      const key = document.createElement("kbd");
+      key.textContent = shortcut;
+      button.append(key, " ");
+    }
+    button.append(label);
+    button.addEventListener("click", () => {
+      onClick();
+      button.blur();
+    });
+    return button;
+  }
+
   function buildLabels() {
     const box = $("labels");
     box.replaceChildren();
     state.schema.span_labels.forEach((label, i) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "label";
+      const button = shortcutButton("label", label, i < 9 ? String(i + 1) : "", () => chooseLabel(i));
       button.dataset.index = i;
-      button.style.setProperty("--c", color(label));
-      if (i < 9) {
-        const key = document.createElement("kbd");
-        key.textContent = String(i + 1);
-        button.append(key, " ");
-      }
-      button.append(label);
-      button.addEventListener("click", () => {
-        chooseLabel(i);
-        button.blur();
-      });
       box.append(button);
     });
     box.hidden = !state.schema.has_spans;
     const cats = $("cats");
     cats.replaceChildren();
     state.schema.cat_labels.forEach((label, i) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "cat";
+      const shortcut = i < 9 ? (state.schema.has_spans ? "⇧" : "") + String(i + 1) : "";
+      const button = shortcutButton("cat", label, shortcut, () => toggleCat(i));
       button.dataset.label = label;
-      button.style.setProperty("--c", color(label));
       button.setAttribute("aria-pressed", "false");
-      if (i < 9) {
-        const key = document.createElement("kbd");
-        key.textContent = (state.schema.has_spans ? "⇧" : "") + String(i + 1);
-        button.append(key, " ");
-      }
-      button.append(label);
-      button.addEventListener("click", () => {
-        toggleCat(i);
-        button.blur();
-      });
       cats.append(button);
     });
     cats.hidden = state.schema.cat_labels.length === 0;

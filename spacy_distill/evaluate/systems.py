@@ -6,7 +6,6 @@
 - student: a `spacy.load`-able pipeline directory;
 - rules: EntityRuler / SpanRuler patterns (.jsonl) in a blank pipeline of the gold's language.
 """
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ..formats.common import read_jsonl
 from ..inputs import InputError
 from .scoring import Task
 from .speed import run_pipe, size_mb, speed
@@ -129,23 +129,12 @@ def student(model_dir: Path, gold: Sequence[Doc], n_words: int, repeats: int, ba
 
 
 def read_patterns(path: Path) -> List[Dict[str, Any]]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: patterns file not found")
+    """EntityRuler/SpanRuler patterns from JSONL; errors name the file and line."""
     patterns = []
-    with path.open(encoding="utf8") as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                pattern = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-            if not isinstance(pattern, dict) or "label" not in pattern or "pattern" not in pattern:
-                raise InputError(f'{path}:{i}: a pattern needs "label" and "pattern"')
-            patterns.append(pattern)
-    if not patterns:
-        raise InputError(f"{path}: no patterns")
+    for i, pattern in read_jsonl(Path(path)):
+        if "label" not in pattern or "pattern" not in pattern:
+            raise InputError(f'{path}:{i}: a pattern needs "label" and "pattern"')
+        patterns.append(pattern)
     return patterns
 
 

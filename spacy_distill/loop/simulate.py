@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 
 from ..formats import EXPORTERS
 from ..formats.common import FormatError, doc_spans, positive_cats, schema_of
+from .preannotate import top_label
 
 EDIT_KINDS = ("kept", "added", "removed", "relabelled", "boundaries_fixed", "categories_toggled")
 SpanTuple = Tuple[int, int, str]
@@ -55,6 +56,34 @@ def corrected_doc(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Doc:
     return doc
 
 
+def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Any) -> Dict[str, Any]:
+    """The simulated expert's edit counts turning `suggested` into the gold (docs without gold are left out).
+
+    A span task counts span edits only (its docs carry no categories to toggle); a category task
+    counts toggled categories only, and with exclusive classes picking another class is one edit.
+    """
+    edits: Counter = Counter({kind: 0 for kind in EDIT_KINDS})
+    n = unchanged = 0
+    for doc in suggested:
+        gold = gold_by_text.get(doc.text)
+        if gold is None:
+            continue
+        changes = doc_edits(doc, gold, task.span_key)
+        if task.kind in ("ner", "spancat"):
+            changes["categories_toggled"] = 0
+        else:
+            for kind in ("kept", "added", "removed", "relabelled", "boundaries_fixed"):
+                changes[kind] = 0
+            if task.kind == "textcat":  # one class per text: picking another class is one edit
+                changes["categories_toggled"] = int(top_label(doc, task.labels) != top_label(gold, task.labels))
+        edits.update(changes)
+        n += 1
+        unchanged += sum(v for k, v in changes.items() if k != "kept") == 0
+    total = sum(v for k, v in edits.items() if k != "kept")
+    return {"edits": dict(edits), "total": total, "per_doc": round(total / n, 4) if n else None, "docs": n,
+            "docs_unchanged": unchanged}
+
+
 def simulate_corrections(
     teacher_path: Path, gold_path: Path, output_path: Path, to: str = "prodigy"
 ) -> Dict[str, Any]:
@@ -63,30 +92,28 @@ def simulate_corrections(
     teacher = _read_docbin(Path(teacher_path), vocab)
     gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
     schema = schema_of(list(gold_by_text.values()) + teacher)
-    edits: Counter = Counter({kind: 0 for kind in EDIT_KINDS})
-    corrected, n_unchanged, no_gold = [], 0, 0
-    for doc in teacher:
-        gold = gold_by_text.get(doc.text)
-        if gold is None:
-            no_gold += 1
-            continue
-        changes = doc_edits(doc, gold, schema.span_key)
-        edits.update(changes)
-        n_unchanged += sum(v for k, v in changes.items() if k != "kept") == 0
-        corrected.append(corrected_doc(doc, gold, schema.span_key))
+    corrected = [corrected_doc(doc, gold_by_text[doc.text], schema.span_key) for doc in teacher if doc.text in gold_by_text]
     if not corrected:
         raise FormatError(f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text")
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     EXPORTERS[to].write(corrected, Path(output_path), schema)
-    n_edits = sum(v for k, v in edits.items() if k != "kept")
+    counts = count_edits(teacher, gold_by_text, _task_of(schema))
     return {
-        "docs": len(corrected),
-        "docs_accepted_unchanged": n_unchanged,
-        "docs_without_gold": no_gold,
-        "edits": dict(edits),
-        "edits_total": n_edits,
-        "edits_per_doc": round(n_edits / len(corrected), 3),
+        "docs": counts["docs"],
+        "docs_accepted_unchanged": counts["docs_unchanged"],
+        "docs_without_gold": len(teacher) - counts["docs"],
+        "edits": counts["edits"],
+        "edits_total": counts["total"],
+        "edits_per_doc": round(counts["total"] / counts["docs"], 3),
     }
+
+
+def _task_of(schema: Any) -> Any:
+    from ..evaluate.scoring import Task
+
+    if schema.has_spans:
+        return Task("spancat" if schema.span_key else "ner", schema.span_key, list(schema.span_labels))
+    return Task("textcat" if schema.exclusive else "textcat_multilabel", None, list(schema.cat_labels))
 
 
 def _read_docbin(path: Path, vocab: Vocab) -> List[Doc]:

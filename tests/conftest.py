@@ -5,7 +5,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_DATA = TESTS / "data"  # slices of real datasets, see tests/data/README.md
 sys.path.insert(0, str(TESTS))
 
 import canned  # noqa: E402,F401  (registers spacy_distill_test.Canned.v1)
@@ -17,7 +17,6 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.fail(f"The shared datasets are missing at {SHARED_DATA}")
-    return SHARED_DATA
+def test_data() -> Path:
+    """Small slices of real datasets in their original formats (tests/data/*/SOURCE.md)."""
+    return TEST_DATA

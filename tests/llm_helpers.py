@@ -31,18 +31,18 @@ def _usable(text: str, min_chars: int, max_chars: int) -> bool:
     return min_chars <= len(text) <= max_chars and not _LINE_BREAKS.search(text) and text == text.strip()
 
 
-def fashion_texts(shared_data: Path, n_with_brands: int, n_without: int, max_chars: int = 180) -> List[str]:
-    """Real Reddit sentences from the fashion_brands eval set: some naming brands, some not."""
+def fashion_texts(data_dir: Path, n_with_brands: int, n_without: int, max_chars: int = 180) -> List[str]:
+    """Real Reddit sentences from the fashion_brands eval slice (tests/data): some naming brands, some not."""
     with_brands: List[str] = []
     without: List[str] = []
-    for row in srsly.read_jsonl(shared_data / FASHION_EVAL):
+    for row in srsly.read_jsonl(data_dir / FASHION_EVAL):
         text = row["text"]
         if row.get("answer") != "accept" or not _usable(text, 30, max_chars):
             continue
         if text in with_brands or text in without:
             continue
         (with_brands if row.get("spans") else without).append(text)
-    assert len(with_brands) >= n_with_brands and len(without) >= n_without, "fashion_brands eval set too small"
+    assert len(with_brands) >= n_with_brands and len(without) >= n_without, "fashion_brands eval slice too small"
     picked_with, picked_without = with_brands[:n_with_brands], without[:n_without]
     # Interleave so that docs with and without entities alternate.
     mixed: List[str] = []
@@ -51,11 +51,11 @@ def fashion_texts(shared_data: Path, n_with_brands: int, n_without: int, max_cha
     return mixed
 
 
-def wnut17_texts(shared_data: Path, n: int, min_chars: int = 40, max_chars: int = 160) -> List[str]:
-    """Real tweets/comments: WNUT-17 CoNLL sentences with their tokens joined by spaces."""
+def wnut17_texts(data_dir: Path, n: int, min_chars: int = 40, max_chars: int = 160) -> List[str]:
+    """Real tweets/comments: WNUT-17 CoNLL sentences (tests/data slice) with their tokens joined by spaces."""
     texts: List[str] = []
     tokens: List[str] = []
-    with (shared_data / WNUT17_DEV).open(encoding="utf8") as f:
+    with (data_dir / WNUT17_DEV).open(encoding="utf8") as f:
         for line in list(f) + [""]:
             line = line.rstrip("\n")
             if line.strip():

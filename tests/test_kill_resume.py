@@ -29,8 +29,8 @@ KILL_AFTER = 8  # answers in the store; the other 22 take several seconds, so th
 MODEL_OVERRIDE = ("--components.llm.model.model_path.name", "smollm2-135m-instruct")
 
 
-def test_kill_9_then_resume(tmp_path, shared_data):
-    texts = wnut17_texts(shared_data, N_TEXTS, min_chars=30, max_chars=100)  # short: fast prompts
+def test_kill_9_then_resume(tmp_path, test_data):
+    texts = wnut17_texts(test_data, N_TEXTS, min_chars=30, max_chars=100)  # short: fast prompts
     assert len(set(texts)) == N_TEXTS  # distinct texts: one prompt each
     input_path = write_txt(tmp_path / "texts.txt", texts)
     store = tmp_path / "store.sqlite"

@@ -35,8 +35,8 @@ STATS_KEYS = ("docs", "llm_calls", "cache_hits", "parse_failures", "dropped_span
 
 
 @pytest.fixture(scope="module")
-def texts(shared_data: Path) -> List[str]:
-    return fashion_texts(shared_data, n_with_brands=5, n_without=3)
+def texts(test_data: Path) -> List[str]:
+    return fashion_texts(test_data, n_with_brands=5, n_without=3)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from spacy_distill.loop.rounds import run_loop
 pytestmark = pytest.mark.llm
 
 
-def test_one_round_with_smollm2(tmp_path, shared_data):
-    rows = [r for r in srsly.read_jsonl(shared_data / FASHION_EVAL) if 30 <= len(r["text"]) <= 160 and "\n" not in r["text"]]
+def test_one_round_with_smollm2(tmp_path, test_data):
+    rows = [r for r in srsly.read_jsonl(test_data / FASHION_EVAL) if 30 <= len(r["text"]) <= 160 and "\n" not in r["text"]]
     with_brands = [r for r in rows if r["spans"]]
     without = [r for r in rows if not r["spans"]]
     pool, test = with_brands[:6] + without[:4], with_brands[6:12] + without[4:8]

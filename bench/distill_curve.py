@@ -1,7 +1,11 @@
 """Learning curves of the loop with the simulated expert: random vs disagreement selection.
 
-For each dataset of ../shared/data it cuts a pool, a dev set and a test set (seeded
-subsamples), then runs `spacy-distill loop` (spacy_distill.loop.run_loop) once per selection
+For each dataset it cuts a pool, a dev set and a test set (seeded subsamples) of the
+licensed excerpts in assets/ (fashion_brands: 600 train, 100 dev, 200 test docs; banking77,
+six intents: 722 train, 240 test; toxic_spans, comments of at most 400 characters: 600 train,
+200 test), or with --data DIR of the full datasets in DIR (one folder per dataset holding the
+original files, named as in tests/data/*/SOURCE.md: fashion_brands, banking77, toxic_spans),
+then runs `spacy-distill loop` (spacy_distill.loop.run_loop) once per selection
 strategy with the SIMULATED EXPERT (it corrects every suggestion from the gold annotations,
 counting its edits), the tiny in-process teacher LLM (Gemma-3-270M, static few-shot examples,
 so its answers are computed once and then come from the dataset's response store), and the
@@ -20,12 +24,16 @@ the best model on the dev set kept. It prints one table:
   suggested class is wrong or missing (picking the right one is one click);
 - ceiling: a student trained on the whole pool with gold labels (same steps).
 
-    python bench/distill_curve.py                       # fashion_brands, banking77, toxic_spans
-    python bench/distill_curve.py --quick               # smaller pools and budget
-    python bench/distill_curve.py --datasets banking77 --strategies random --budget 200
+Run from the repository root:
+
+    python -m bench.distill_curve                       # fashion_brands, banking77, toxic_spans
+    python -m bench.distill_curve --quick               # smaller pools and budget
+    python -m bench.distill_curve --datasets banking77 --strategies random --budget 200
+    python -m bench.distill_curve --data path/to/full/datasets --out training/bench_full
 
 Everything is written under --out (default training/bench/); rerunning continues finished
-loops from their rounds (the loop is resumable) and reuses every stored teacher answer.
+loops from their rounds (the loop is resumable) and reuses every stored teacher answer, and
+reuses the pool/dev/test cut there: use another --out for other data (--data) or sizes.
 --markdown PATH also writes the table as Markdown.
 """
 import argparse
@@ -33,7 +41,6 @@ import ast
 import csv
 import json
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -42,13 +49,11 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))
+from bench.common import ROOT, toxic_char_spans
+from spacy_distill.evaluate.scoring import load_gold
+from spacy_distill.loop.rounds import run_loop
 
-from spacy_distill.evaluate.scoring import load_gold  # noqa: E402
-from spacy_distill.loop.rounds import run_loop  # noqa: E402
-from scripts.make_task_assets import toxic_spans as toxic_char_spans  # noqa: E402
+ASSETS = ROOT / "assets"
 
 DATASETS = {
     "fashion_brands": {
@@ -56,7 +61,7 @@ DATASETS = {
         "teacher": "configs/teacher_ner.cfg",
         "student": "configs/student_ner.cfg",
         "examples": "assets/fashion_brands/ner_examples.yml",
-        "rules": str(SHARED / "fashion_brands" / "tutorials__ner_fashion_brands__assets__fashion_brands_patterns.jsonl"),
+        "rules": str(ASSETS / "fashion_brands" / "patterns.jsonl"),  # the dataset's patterns file, unchanged
     },
     "banking77": {
         "task": "textcat",
@@ -84,70 +89,81 @@ NLP = spacy.blank("en")
 # --- data ---------------------------------------------------------------------------------------
 
 
-def fashion_brands() -> Dict[str, List[Doc]]:
-    folder = SHARED / "fashion_brands"
+def fashion_brands(data: Optional[Path]) -> Dict[str, List[Doc]]:
+    if data is None:  # assets/: Prodigy JSONL with character offsets
+        folder = ASSETS / "fashion_brands"
+        return {split: load_gold(folder / f"{split}.jsonl") for split in ("train", "dev", "test")}
+    folder = data / "fashion_brands"
     train = load_gold(folder / "tutorials__ner_fashion_brands__assets__fashion_brands_training.jsonl")
     test = load_gold(folder / "tutorials__ner_fashion_brands__assets__fashion_brands_eval.jsonl")
     return {"train": train, "dev": [], "test": test}
 
 
-def banking77(labels: List[str]) -> Dict[str, List[Doc]]:
-    def read(name: str) -> List[Doc]:
-        docs = []
-        with (SHARED / "banking77" / f"banking_data__{name}.csv").open(encoding="utf8", newline="") as f:
-            for row in csv.DictReader(f):
-                if row["category"] in labels:
-                    doc = NLP.make_doc(row["text"].strip())
-                    doc.cats = {label: float(label == row["category"]) for label in labels}
-                    docs.append(doc)
-        return docs
+def cats_doc(text: str, category: str, labels: List[str]) -> Doc:
+    doc = NLP.make_doc(text.strip())
+    doc.cats = {label: float(label == category) for label in labels}
+    return doc
 
+
+def banking77(data: Optional[Path], labels: List[str]) -> Dict[str, List[Doc]]:
+    def read_assets(name: str) -> List[Doc]:  # one intent per query, in "accept"
+        rows = [json.loads(line) for line in (ASSETS / "banking77" / f"{name}.jsonl").open(encoding="utf8") if line.strip()]
+        return [cats_doc(r["text"], r["accept"][0], labels) for r in rows if r["accept"][0] in labels]
+
+    def read_csv(name: str) -> List[Doc]:
+        with (data / "banking77" / f"banking_data__{name}.csv").open(encoding="utf8", newline="") as f:
+            return [cats_doc(row["text"], row["category"], labels) for row in csv.DictReader(f) if row["category"] in labels]
+
+    read = read_assets if data is None else read_csv
     return {"train": read("train"), "dev": [], "test": read("test")}
 
 
-def toxic_spans(max_chars: int = 400) -> Dict[str, List[Doc]]:
+def spans_doc(text: str, spans: List[Dict]) -> Doc:
+    doc = NLP.make_doc(text)
+    found = [doc.char_span(s["start"], s["end"], "TOXIC", alignment_mode="expand") for s in spans]
+    doc.spans["sc"] = [span for span in found if span is not None]
+    return doc
+
+
+def toxic_spans(data: Optional[Path], max_chars: int = 400) -> Dict[str, List[Doc]]:
     """SemEval-2021 toxic spans: each run of consecutive character offsets is one TOXIC span (as assets/toxic_spans)."""
 
-    def read(name: str) -> List[Doc]:
-        docs = []
-        with (SHARED / "toxic_spans" / f"SemEval2021__data__tsd_{name}.csv").open(encoding="utf8", newline="") as f:
-            for row in csv.DictReader(f):
-                text = row["text"]
-                if len(text) > max_chars or not text.strip():
-                    continue
-                doc = NLP.make_doc(text)
-                spans = []
-                for gold in toxic_char_spans(text, ast.literal_eval(row["spans"])):
-                    span = doc.char_span(gold["start"], gold["end"], "TOXIC", alignment_mode="expand")
-                    if span is not None:
-                        spans.append(span)
-                doc.spans["sc"] = spans
-                docs.append(doc)
-        return docs
+    def read_assets(name: str) -> List[Doc]:  # spans already cut from the offsets, texts of at most 400 characters
+        rows = [json.loads(line) for line in (ASSETS / "toxic_spans" / f"{name}.jsonl").open(encoding="utf8") if line.strip()]
+        return [spans_doc(r["text"], r["spans"]) for r in rows if len(r["text"]) <= max_chars and r["text"].strip()]
 
-    return {"train": read("train"), "dev": read("trial"), "test": read("test")}
+    def read_csv(name: str) -> List[Doc]:
+        with (data / "toxic_spans" / f"SemEval2021__data__tsd_{name}.csv").open(encoding="utf8", newline="") as f:
+            return [
+                spans_doc(row["text"], toxic_char_spans(row["text"], ast.literal_eval(row["spans"])))
+                for row in csv.DictReader(f) if len(row["text"]) <= max_chars and row["text"].strip()
+            ]
+
+    if data is None:
+        return {"train": read_assets("train"), "dev": [], "test": read_assets("test")}
+    return {"train": read_csv("train"), "dev": read_csv("trial"), "test": read_csv("test")}
 
 
-def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int) -> Dict[str, Any]:
+def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int, data: Optional[Path] = None) -> Dict[str, Any]:
     """pool.spacy, dev.spacy, test.spacy: seeded subsamples without shared texts."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {split: folder / f"{split}.spacy" for split in ("pool", "dev", "test")}
     if all(p.exists() for p in paths.values()):
         return {split: len(DocBin().from_disk(p)) for split, p in paths.items()}
     if name == "fashion_brands":
-        data = fashion_brands()
+        splits = fashion_brands(data)
     elif name == "banking77":
-        data = banking77(load_config(ROOT / DATASETS[name]["teacher"], interpolate=False)["components"]["llm"]["task"]["labels"])
+        splits = banking77(data, load_config(ROOT / DATASETS[name]["teacher"], interpolate=False)["components"]["llm"]["task"]["labels"])
     else:
-        data = toxic_spans()
+        splits = toxic_spans(data)
     rng = random.Random(seed)
-    test = unique(data["test"])
+    test = unique(splits["test"])
     rng.shuffle(test)
     test = test[:n_test]
     test_texts = {d.text for d in test}
-    train = [d for d in unique(data["train"]) if d.text not in test_texts]
+    train = [d for d in unique(splits["train"]) if d.text not in test_texts]
     rng.shuffle(train)
-    dev = [d for d in unique(data["dev"]) if d.text not in test_texts]
+    dev = [d for d in unique(splits["dev"]) if d.text not in test_texts]
     rng.shuffle(dev)
     if len(dev) < n_dev:  # no dev split: cut it from the training data
         dev, train = train[:n_dev], train[n_dev:]
@@ -256,6 +272,9 @@ def table(rows: List[Dict[str, Any]], checkpoints=CHECKPOINTS) -> List[List[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of the full datasets (one folder per dataset, original file names); "
+                             "default: the excerpts in assets/")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--n-pool", type=int, default=600)
     parser.add_argument("--n-dev", type=int, default=100)
@@ -283,7 +302,7 @@ def main() -> None:
     rows = []
     for name in args.datasets.split(","):
         folder = args.out / name
-        sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed)
+        sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed, args.data)
         print(f"== {name}: {sizes}", flush=True)
         runs = [(seed, strategy) for seed in map(int, args.loop_seeds.split(",")) for strategy in args.strategies.split(",")]
         for i, (seed, strategy) in enumerate(runs):

@@ -3,18 +3,15 @@
 After a one-doc warm-up run (first imports), each run annotates the same docs
 with a fresh response store, so every doc is an HTTP request; times are
 annotate()'s wall clock, pipeline assembly included.
-Usage: python bench/teacher_concurrency.py [N_DOCS] [DELAY_SECONDS]
+Usage, from the repository root: python -m bench.teacher_concurrency [N_DOCS] [DELAY_SECONDS]
 """
 import json
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from openai_stub import StubServer  # noqa: E402
-from spacy_distill.teacher.annotate import annotate  # noqa: E402
+from bench.common import ROOT, StubServer
+from spacy_distill.teacher.annotate import annotate
 
 CONFIG = ROOT / "configs" / "teacher_ner.cfg"
 TEXTS = ROOT / "assets" / "fashion_brands" / "test.jsonl"
@@ -58,4 +55,7 @@ def main(n_docs: int, delay: float) -> None:
 
 
 if __name__ == "__main__":
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, float(sys.argv[2]) if len(sys.argv) > 2 else 0.2)

@@ -1,7 +1,8 @@
 """Compare the bundled tiny LLMs as NER teachers on the sample test set.
 
 Prints, per model: P/R/F against the gold spans (spaCy's Scorer), docs/s and
-what the parser dropped. Usage: python bench/teacher_models.py [N_DOCS]
+what the parser dropped. Usage, from the repository root: python -m bench.teacher_models [N_DOCS]
+(or python bench/teacher_models.py [N_DOCS])
 """
 import json
 import sys
@@ -56,4 +57,7 @@ def main(n_docs: int) -> None:
 
 
 if __name__ == "__main__":
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 100)

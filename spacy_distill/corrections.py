@@ -37,7 +37,8 @@ from spacy.vocab import Vocab
 from wasabi import msg
 
 from .formats import read_corrections
-from .formats.common import INCORRECT_KEY, Correction, FormatError
+from .formats.common import Correction, FormatError
+from .task import INCORRECT_KEY
 
 POLICIES = ("latest", "majority", "fail")
 ALIGNMENTS = ("strict", "expand", "contract")

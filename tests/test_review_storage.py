@@ -17,6 +17,7 @@ from spacy_distill.review import storage
 from spacy_distill.review.ordering import disagreement, order_docs, uncertainty
 from spacy_distill.review.server import client_doc, prepare
 from spacy_distill.review.storage import Conflict, ReviewDB, ReviewError
+from spacy_distill.task import Task
 
 NLP = spacy.blank("en")
 
@@ -46,7 +47,8 @@ def answer(db, doc, annotator="alice", kind="accept", spans=None, cats=None, req
 
 
 def test_prepare_stores_docs_tokens_suggestions_and_provenance(ner_db):
-    assert ner_db.schema == {"has_spans": True, "span_key": None, "span_labels": ["LOC", "ORG", "PERSON", "DATE"], "cat_labels": [], "exclusive": False}
+    assert ner_db.schema.schema_dict() == {"has_spans": True, "span_key": None, "span_labels": ["LOC", "ORG", "PERSON", "DATE"], "cat_labels": [], "exclusive": False}
+    assert ner_db.meta("schema") == ner_db.schema.schema_dict()  # stored as before: databases of earlier versions open
     doc = ner_db.next_doc("alice")
     assert doc["text"] == "Alice flew to Paris with Bob."
     assert doc["tokens"][:3] == [[0, 5], [6, 10], [11, 14 - 1]]
@@ -174,7 +176,7 @@ def test_spancat_and_textcat_databases(tmp_path):
     text = "You are a complete idiot and a liar."
     spans = [(10, 24, "INSULT"), (19, 24, "TOXIC")]
     sc_db, _ = prepare(write_docs([teacher_doc(text, ents=None, spans=spans)], tmp_path / "sc.spacy"), tmp_path / "sc.db")
-    assert sc_db.schema["span_key"] == "sc"
+    assert sc_db.schema.span_key == "sc"
     doc = sc_db.next_doc("alice")
     answer(sc_db, doc, spans=[{"start": 3, "end": 5, "label": "INSULT"}, {"start": 4, "end": 5, "label": "TOXIC"}, {"start": 7, "end": 8, "label": "INSULT"}])
     import_corrections(tmp_path / "sc.db", tmp_path / "sc.spacy.out.spacy")
@@ -184,7 +186,7 @@ def test_spancat_and_textcat_databases(tmp_path):
     cats = {"POSITIVE": 1.0, "NEGATIVE": 0.0}
     tc_docs = [teacher_doc("Great phone.", ents=None, cats=cats), teacher_doc("Awful battery.", ents=None, cats=cats)]
     tc_db, _ = prepare(write_docs(tc_docs, tmp_path / "tc.spacy"), tmp_path / "tc.db")
-    assert tc_db.schema["exclusive"] and not tc_db.schema["has_spans"]
+    assert tc_db.schema.exclusive and not tc_db.schema.has_spans
     first = tc_db.next_doc("alice")
     answer(tc_db, first, cats={"POSITIVE": True, "NEGATIVE": False})
     second = tc_db.next_doc("alice")
@@ -257,7 +259,7 @@ def make_student(tmp_path):
 
 def test_disagreement_order_puts_docs_where_teacher_and_student_differ_first(tmp_path):
     docs = ner_docs()
-    schema = {"has_spans": True, "span_key": None, "span_labels": [], "cat_labels": [], "exclusive": False}
+    schema = Task.from_dict({"has_spans": True, "span_key": None, "span_labels": [], "cat_labels": [], "exclusive": False})
     ranked, scores, note = order_docs(docs, schema, "disagreement", make_student(tmp_path))
     # Student: Alice PERSON in docs 0 and 3, Acme Corp ORG in doc 1, nothing in doc 2.
     assert scores == [pytest.approx(1 - 2 / 3), 1.0, 0.0, 0.0]
@@ -273,7 +275,7 @@ def test_disagreement_order_puts_docs_where_teacher_and_student_differ_first(tmp
 
 
 def test_disagreement_on_categories():
-    schema = {"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True}
+    schema = Task.from_dict({"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True})
     teacher = teacher_doc("x", ents=None, cats={"A": 1.0, "B": 0.0})
     student = NLP("x")
     student.cats = {"A": 0.2, "B": 0.8}
@@ -281,7 +283,7 @@ def test_disagreement_on_categories():
 
 
 def test_uncertainty_order_uses_known_confidences_first(tmp_path):
-    schema = {"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True}
+    schema = Task.from_dict({"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True})
     docs = [teacher_doc(f"doc {i}", ents=None, cats=cats) for i, cats in enumerate([{"A": 1.0, "B": 0.0}, {"A": 0.9, "B": 0.1}, {"A": 0.55, "B": 0.45}])]
     docs[0].user_data["teacher"]["confidence"] = 0.7
     ranked, scores, note = order_docs(docs, schema, "uncertainty")
@@ -291,7 +293,7 @@ def test_uncertainty_order_uses_known_confidences_first(tmp_path):
     assert ranked == [0, 1, 2] and scores == [None] * 3 and "no confidences" in note
     sc = teacher_doc("a b c", ents=None, spans=[(0, 1, "X"), (2, 3, "Y")])
     sc.spans["sc"].attrs["scores"] = [0.9, 0.6]
-    assert uncertainty(sc, {"has_spans": True, "span_key": "sc", "cat_labels": [], "exclusive": False}) == pytest.approx(0.4)
+    assert uncertainty(sc, Task.from_dict({"has_spans": True, "span_key": "sc", "cat_labels": [], "exclusive": False})) == pytest.approx(0.4)
 
 
 def test_spacy_train_reads_the_review_database(tmp_path, ner_db):

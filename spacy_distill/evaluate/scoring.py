@@ -1,6 +1,6 @@
-"""Gold docs, the task they define, and P/R/F from spaCy's own scorers.
+"""Gold docs and P/R/F from spaCy's own scorers.
 
-The task is read off the gold docs:
+The task is read off the gold docs (`spacy_distill.task.detect_task`):
 
 - entities in `doc.ents`            -> NER, headline `ents_f` (spaCy's `get_ner_prf`, what the
   ner component reports; predictions on tokens whose gold annotation is missing are ignored);
@@ -18,8 +18,6 @@ The task is read off the gold docs:
   predictions are made one-hot and scored per class, which gives spaCy's exclusive numbers
   whenever every doc has a top class.
 """
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -29,35 +27,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from ..corrections import load_corrections
-from ..formats.common import INCORRECT_KEY
 from ..inputs import InputError
-
-TASKS = ("ner", "spancat", "textcat", "textcat_multilabel")
-
-
-@dataclass
-class Task:
-    kind: str  # one of TASKS
-    span_key: Optional[str] = None
-    labels: List[str] = field(default_factory=list)
-    label_counts: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def score_name(self) -> str:
-        if self.kind == "ner":
-            return "ents_f"
-        if self.kind == "spancat":
-            return f"spans_{self.span_key}_f"
-        return "cats_macro_f"
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "score": self.score_name,
-            "span_key": self.span_key,
-            "labels": self.labels,
-            "label_counts": self.label_counts,
-        }
+from ..task import Task, detect_task  # noqa: F401  (detect_task: imported from here by evaluate/__init__.py, loop/rounds.py)
 
 
 def load_gold(path: Path, lang: str = "en", **read_options: Any) -> List[Doc]:
@@ -79,50 +50,6 @@ def load_gold(path: Path, lang: str = "en", **read_options: Any) -> List[Doc]:
     if not docs:
         raise InputError(f"{path}: no gold docs")
     return docs
-
-
-def span_keys(doc: Doc) -> List[str]:
-    return [key for key in doc.spans if key != INCORRECT_KEY]
-
-
-def detect_task(docs: Sequence[Doc], kind: Optional[str] = None, span_key: Optional[str] = None) -> Task:
-    """The task of the gold docs (or the one asked for), with its labels and their gold counts."""
-    if kind is None:
-        keys = Counter(key for doc in docs for key in span_keys(doc) if len(doc.spans[key]))
-        if span_key is not None:
-            kind = "spancat"
-        elif any(doc.ents for doc in docs):
-            kind = "ner"
-        elif keys:
-            kind = "spancat"
-        elif any(doc.cats for doc in docs):
-            kind = "textcat"
-        elif any(span_keys(doc) for doc in docs):
-            kind = "spancat"
-        else:
-            kind = "ner"
-    if kind not in TASKS:
-        raise InputError(f"Unknown task {kind!r}; choose one of {', '.join(TASKS)}")
-    if kind == "spancat" and span_key is None:
-        keys = Counter({key: 0 for doc in docs for key in span_keys(doc)})
-        keys.update(key for doc in docs for key in span_keys(doc) for _ in doc.spans[key])
-        if not keys:
-            raise InputError("The gold docs have no doc.spans group to score spans against")
-        span_key = keys.most_common(1)[0][0]
-    counts: Counter = Counter()
-    if kind == "ner":
-        counts.update(ent.label_ for doc in docs for ent in doc.ents)
-    elif kind == "spancat":
-        counts.update(span.label_ for doc in docs for span in doc.spans.get(span_key, []))
-    else:
-        for doc in docs:
-            counts.update({label: 0 for label in doc.cats})
-            counts.update(label for label, score in doc.cats.items() if score >= 0.5)
-        positives = [sum(score >= 0.5 for score in doc.cats.values()) for doc in docs if doc.cats]
-        if kind == "textcat" and any(n != 1 for n in positives):
-            kind = "textcat_multilabel"
-    labels = sorted(counts, key=lambda label: (-counts[label], label))
-    return Task(kind, span_key if kind == "spancat" else None, labels, dict(counts))
 
 
 def empty_prediction(gold: Doc, task: Task) -> Doc:

@@ -12,7 +12,8 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from . import argilla, conll, doccano, labelstudio, prodigy, review_db, tabular
-from .common import Correction, FormatError, read_json_array, read_jsonl, read_text, schema_of
+from ..task import doc_spans, teacher_task
+from .common import Correction, FormatError, read_json_array, read_jsonl, read_text
 
 EXPORTERS = {"prodigy": prodigy, "labelstudio": labelstudio, "doccano": doccano, "argilla": argilla}
 READERS: Dict[str, Callable[..., Iterator[Correction]]] = {
@@ -85,10 +86,10 @@ def export_docs(input_path: Path, output_path: Path, to: str, labels: Optional[L
         docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
     except ValueError as e:
         raise FormatError(f"{input_path}: not a .spacy DocBin ({e})") from None
-    schema = schema_of(docs, labels)
+    schema = teacher_task(docs, labels)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     written = EXPORTERS[to].write(docs, output_path, schema)
-    n_spans = sum(len(d.ents) if schema.span_key is None else len(d.spans.get(schema.span_key, [])) for d in docs)
+    n_spans = sum(len(doc_spans(d, schema.span_key)) for d in docs)
     return {
         "docs": len(docs),
         "spans": n_spans if schema.has_spans else 0,

@@ -19,25 +19,14 @@ from typing import Any, Dict, Iterator, List, Optional
 import srsly
 from spacy.tokens import Doc
 
-from .common import (
-    Correction,
-    FormatError,
-    Schema,
-    doc_spans,
-    get,
-    positive_cats,
-    read_json_array,
-    read_text,
-    span_from_dict,
-    stable_hash,
-    check_span_text,
-    teacher_info,
-)
+from ..task import Task, doc_spans, positive_cats
+from .common import Correction, FormatError, check_span_text, get
+from .common import read_json_array, read_text, span_from_dict, stable_hash, teacher_info
 
 SPAN, LABEL, MULTI = "span", "label_selection", "multi_label_selection"
 
 
-def settings(schema: Schema) -> Dict[str, Any]:
+def settings(schema: Task) -> Dict[str, Any]:
     """Argilla settings for the schema (the shape of `rg.Settings.to_json`)."""
     questions = []
     if schema.has_spans:
@@ -57,7 +46,7 @@ def _question(name: str, question_settings: Dict[str, Any], required: bool) -> D
     return {"name": name, "title": name.capitalize(), "description": None, "required": required, "settings": question_settings}
 
 
-def doc_to_record(doc: Doc, schema: Schema, questions: Dict[str, str]) -> Dict[str, Any]:
+def doc_to_record(doc: Doc, schema: Task, questions: Dict[str, str]) -> Dict[str, Any]:
     agent = teacher_info(doc).get("model", "teacher")
     suggestions: Dict[str, Any] = {}
     for name, kind in questions.items():
@@ -77,7 +66,7 @@ def doc_to_record(doc: Doc, schema: Schema, questions: Dict[str, str]) -> Dict[s
     return {"id": record_id, "fields": {"text": doc.text}, "metadata": metadata, "suggestions": suggestions, "responses": {}, "vectors": {}}
 
 
-def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     output.mkdir(parents=True, exist_ok=True)
     dataset_settings = settings(schema)
     questions = {q["name"]: q["settings"]["type"] for q in dataset_settings["questions"]}

@@ -1,5 +1,5 @@
 """What every format shares: the `Correction` records readers produce, the
-schema exporters write, and JSON/JSONL reading that names file and line.
+provenance exporters write, and JSON/JSONL reading that names file and line.
 
 A reader turns each annotator's answer about one text into a `Correction`;
 `spacy_distill.corrections` aligns, merges and turns them into gold docs.
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from ..inputs import InputError
+from ..task import teacher_task as schema_of  # noqa: F401  (imported from here by teacher/annotate.py)
 
 ANSWERS = ("accept", "reject", "ignore", "none")  # "none": seen but not annotated (pending, draft)
-INCORRECT_KEY = "incorrect_spans"  # spaCy's ner reads known-wrong spans from this group
 
 
 class FormatError(InputError):
@@ -57,43 +57,6 @@ class Correction:
     timestamp: Optional[float] = None
     meta: Dict[str, Any] = field(default_factory=dict)
     key: Optional[str] = None
-
-
-@dataclass
-class Schema:
-    """What a set of teacher docs annotates, for exporters and labelling configs."""
-
-    has_spans: bool
-    span_key: Optional[str]  # None: doc.ents (NER); else doc.spans[span_key]
-    span_labels: List[str]
-    cat_labels: List[str]
-    exclusive: bool
-
-
-def schema_of(docs: List[Doc], extra_labels: Optional[List[str]] = None) -> Schema:
-    """The schema of teacher docs; extra_labels are offered to reviewers even if the teacher never used them."""
-    span_keys = sorted({k for d in docs for k, group in d.spans.items() if len(group) and k != INCORRECT_KEY})
-    has_ents = any(d.has_annotation("ENT_IOB") for d in docs)
-    cat_labels = sorted({label for d in docs for label in d.cats})
-    span_key = None if has_ents or not span_keys else span_keys[0]
-    has_spans = has_ents or bool(span_keys) or not cat_labels
-    span_labels = sorted({s.label_ for d in docs for s in doc_spans(d, span_key)}) if has_spans else []
-    for label in extra_labels or []:
-        target = span_labels if has_spans else cat_labels
-        if label not in target:
-            target.append(label)
-    exclusive = len(cat_labels) > 1 and all(
-        sum(score >= 0.5 for score in d.cats.values()) == 1 for d in docs if d.cats
-    )
-    return Schema(has_spans, span_key, span_labels, cat_labels, exclusive)
-
-
-def doc_spans(doc: Doc, span_key: Optional[str]) -> List[Span]:
-    return list(doc.ents) if span_key is None else sorted(doc.spans.get(span_key, []))
-
-
-def positive_cats(doc: Doc) -> List[str]:
-    return [label for label, score in doc.cats.items() if score >= 0.5]
 
 
 def teacher_info(doc: Doc) -> Dict[str, Any]:

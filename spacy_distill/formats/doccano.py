@@ -13,22 +13,11 @@ from typing import Any, Dict, Iterator, List
 import srsly
 from spacy.tokens import Doc
 
-from .common import (
-    Correction,
-    FormatError,
-    Schema,
-    SpanAnn,
-    check_span_text,
-    doc_spans,
-    get,
-    positive_cats,
-    read_jsonl,
-    span_from_dict,
-    teacher_info,
-)
+from ..task import Task, doc_spans, positive_cats
+from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_jsonl, span_from_dict, teacher_info
 
 
-def doc_to_record(doc: Doc, schema: Schema) -> Dict[str, Any]:
+def doc_to_record(doc: Doc, schema: Task) -> Dict[str, Any]:
     record: Dict[str, Any] = {"text": doc.text}
     spans = [[s.start_char, s.end_char, s.label_] for s in doc_spans(doc, schema.span_key)]
     if schema.has_spans and schema.cat_labels:
@@ -42,7 +31,7 @@ def doc_to_record(doc: Doc, schema: Schema) -> Dict[str, Any]:
     return record
 
 
-def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     srsly.write_jsonl(output, (doc_to_record(doc, schema) for doc in docs))
     return [output]
 

@@ -17,23 +17,14 @@ from xml.sax.saxutils import quoteattr
 import srsly
 from spacy.tokens import Doc
 
-from .common import (
-    Correction,
-    FormatError,
-    Schema,
-    SpanAnn,
-    check_span_text,
-    doc_spans,
-    get,
-    read_json_array,
-    teacher_info,
-)
+from ..task import Task, doc_spans
+from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_json_array, teacher_info
 
 SPANS_CONTROL = "label"
 CATS_CONTROL = "category"
 
 
-def label_config(schema: Schema) -> str:
+def label_config(schema: Task) -> str:
     """The labelling-config XML for the schema."""
     lines = ["<View>"]
     if schema.has_spans:
@@ -49,7 +40,7 @@ def label_config(schema: Schema) -> str:
     return "\n".join(lines + ["</View>", ""])
 
 
-def doc_to_task(doc: Doc, schema: Schema, index: int) -> Dict[str, Any]:
+def doc_to_task(doc: Doc, schema: Task, index: int) -> Dict[str, Any]:
     result: List[Dict[str, Any]] = []
     if schema.has_spans:
         for j, span in enumerate(doc_spans(doc, schema.span_key)):
@@ -73,7 +64,7 @@ def config_path(output: Path) -> Path:
     return output.with_name(output.stem + ".label_config.xml")
 
 
-def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     srsly.write_json(output, [doc_to_task(doc, schema, i) for i, doc in enumerate(docs)])
     config_path(output).write_text(label_config(schema), encoding="utf8")
     return [output, config_path(output)]

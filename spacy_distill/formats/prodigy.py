@@ -14,25 +14,14 @@ from typing import Any, Dict, Iterator, List
 import srsly
 from spacy.tokens import Doc
 
-from .common import (
-    Correction,
-    FormatError,
-    Schema,
-    SpanAnn,
-    check_span_text,
-    doc_spans,
-    get,
-    positive_cats,
-    read_jsonl,
-    span_from_dict,
-    stable_hash,
-    teacher_info,
-)
+from ..task import Task, doc_spans, positive_cats
+from .common import Correction, FormatError, SpanAnn, check_span_text
+from .common import get, read_jsonl, span_from_dict, stable_hash, teacher_info
 
 BINARY_SPAN_VIEWS = ("ner", "spans")
 
 
-def doc_to_task(doc: Doc, schema: Schema) -> Dict[str, Any]:
+def doc_to_task(doc: Doc, schema: Task) -> Dict[str, Any]:
     """A Prodigy task for one teacher doc."""
     task: Dict[str, Any] = {"text": doc.text, "meta": doc.user_data.get("meta") or {}}
     task["_input_hash"] = stable_hash(doc.text)
@@ -58,7 +47,7 @@ def doc_to_task(doc: Doc, schema: Schema) -> Dict[str, Any]:
     return task
 
 
-def write(docs: List[Doc], output: Path, schema: Schema) -> List[Path]:
+def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     srsly.write_jsonl(output, (doc_to_task(doc, schema) for doc in docs))
     return [output]
 

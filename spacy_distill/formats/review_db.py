@@ -14,18 +14,18 @@ from .common import Correction, FormatError, SpanAnn
 
 
 def is_review_db(path: Path) -> bool:
-    from ..review.storage import is_review_db as check
+    from ..review.tables import is_review_db as check  # plain sqlite3: no import of the review app
 
     return check(path)
 
 
 def read(path: Path) -> Iterator[Correction]:
-    from ..review.storage import ReviewDB, ReviewError
+    from ..review.storage import ReviewDB, ReviewError  # the database layer only (task.py, sqlite3): no cycle
 
     try:
         db = ReviewDB(path, readonly=True)
         try:
-            schema = db.schema
+            task = db.schema
             answers = db.answers()
         finally:
             db.close()
@@ -37,12 +37,12 @@ def read(path: Path) -> Iterator[Correction]:
         text = a["text"]
         source = f"{path}:answer {a['id']} (doc {a['doc_id']})"
         spans = None
-        if schema["has_spans"] and a["spans"] is not None:
+        if task.has_spans and a["spans"] is not None:
             spans = [SpanAnn(s["start"], s["end"], s["label"], s.get("token_start"), s.get("token_end")) for s in a["spans"]]
-        elif schema["has_spans"] and a["answer"] != "ignore":
+        elif task.has_spans and a["answer"] != "ignore":
             spans = []
         cats = None
-        if schema["cat_labels"] and a["cats"] is not None:
+        if task.cat_labels and a["cats"] is not None:
             cats = {label: float(value) for label, value in a["cats"].items()}
         yield Correction(
             source=source,
@@ -52,7 +52,7 @@ def read(path: Path) -> Iterator[Correction]:
             cats=cats,
             binary=False,
             tokens=[(text[start:end], start, end) for start, end in a["tokens"]],
-            span_key=schema["span_key"],
+            span_key=task.span_key,
             annotator=a["annotator"],
             timestamp=a["created"],
             meta=a["meta"] if isinstance(a["meta"], dict) else {},

@@ -22,17 +22,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from spacy.tokens import Doc
 from spacy.util import filter_spans
 
-from ..evaluate.scoring import Task
-from ..formats.common import doc_spans
+from ..task import SpanTuple, Task, span_tuples, top_label
 
 MODES = ("teacher", "student", "vote", "best", "fewest_edits")
 
 
-def spans_of(doc: Doc, task: Task) -> List[Tuple[int, int, str]]:
-    return [(s.start_char, s.end_char, s.label_) for s in doc_spans(doc, task.span_key)]
-
-
-def with_annotations(base: Doc, spans: List[Tuple[int, int, str]], cats: Optional[Dict[str, float]], task: Task) -> Doc:
+def with_annotations(base: Doc, spans: List[SpanTuple], cats: Optional[Dict[str, float]], task: Task) -> Doc:
     """A copy of base (tokens, provenance) carrying the given spans and categories."""
     doc = base.copy()
     if task.kind in ("ner", "spancat"):
@@ -47,19 +42,13 @@ def with_annotations(base: Doc, spans: List[Tuple[int, int, str]], cats: Optiona
     return doc
 
 
-def top_label(doc: Doc, labels: List[str]) -> Optional[str]:
-    scored = {label: float(doc.cats.get(label, 0.0)) for label in labels}
-    best = max(scored, key=lambda label: scored[label]) if scored else None
-    return best if best is not None and scored[best] > 0 else None
-
-
 def vote(sources: Dict[str, Doc], task: Task, order: List[str]) -> Doc:
     """Majority over the systems in `sources` (order: who wins a tie for categories)."""
     names = [n for n in order if n in sources]
     base = sources[names[0]]
     need = len(names) // 2 + 1
     if task.kind in ("ner", "spancat"):
-        counts = Counter(span for n in names for span in set(spans_of(sources[n], task)))
+        counts = Counter(span for n in names for span in set(span_tuples(sources[n], task.span_key)))
         return with_annotations(base, sorted(s for s, c in counts.items() if c >= need), None, task)
     if task.kind == "textcat":
         tops = [top_label(sources[n], task.labels) for n in names]
@@ -75,7 +64,7 @@ def best_by_label(sources: Dict[str, Doc], task: Task, previous: Dict[str, Any])
     winners = label_winners(previous, task, list(sources))
     base = sources.get("teacher") or next(iter(sources.values()))
     if task.kind in ("ner", "spancat"):
-        spans = [s for name, doc in sources.items() for s in spans_of(doc, task) if winners.get(s[2], "teacher") == name]
+        spans = [s for name, doc in sources.items() for s in span_tuples(doc, task.span_key) if winners.get(s[2], "teacher") == name]
         return with_annotations(base, sorted(set(spans)), None, task)
     name = winners.get("*", "teacher")
     return with_annotations(base, [], dict(sources.get(name, base).cats), task)

@@ -12,11 +12,10 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from ..formats import EXPORTERS
-from ..formats.common import FormatError, doc_spans, positive_cats, schema_of
-from .preannotate import top_label
+from ..formats.common import FormatError
+from ..task import SpanTuple, Task, doc_spans, positive_cats, span_tuples, teacher_task, top_label
 
 EDIT_KINDS = ("kept", "added", "removed", "relabelled", "boundaries_fixed", "categories_toggled")
-SpanTuple = Tuple[int, int, str]
 
 
 def span_edits(suggested: List[SpanTuple], gold: List[SpanTuple]) -> Counter:
@@ -38,8 +37,7 @@ def span_edits(suggested: List[SpanTuple], gold: List[SpanTuple]) -> Counter:
 
 def doc_edits(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Counter:
     """Span and category edits an expert makes to turn the suggested doc into the gold one."""
-    as_tuples = lambda doc: [(s.start_char, s.end_char, s.label_) for s in doc_spans(doc, span_key)]  # noqa: E731
-    edits = span_edits(as_tuples(suggested), as_tuples(gold))
+    edits = span_edits(span_tuples(suggested, span_key), span_tuples(gold, span_key))
     edits["categories_toggled"] = len(set(positive_cats(suggested)) ^ set(positive_cats(gold)))
     return edits
 
@@ -56,11 +54,12 @@ def corrected_doc(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Doc:
     return doc
 
 
-def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Any) -> Dict[str, Any]:
+def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Task) -> Dict[str, Any]:
     """The simulated expert's edit counts turning `suggested` into the gold (docs without gold are left out).
 
-    A span task counts span edits only (its docs carry no categories to toggle); a category task
-    counts toggled categories only, and with exclusive classes picking another class is one edit.
+    A span task counts span edits (and toggled categories only if its docs also carry some); a
+    category task counts toggled categories only, and with exclusive classes picking another class
+    is one edit.
     """
     edits: Counter = Counter({kind: 0 for kind in EDIT_KINDS})
     n = unchanged = 0
@@ -69,7 +68,7 @@ def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Any) -
         if gold is None:
             continue
         changes = doc_edits(doc, gold, task.span_key)
-        if task.kind in ("ner", "spancat"):
+        if task.has_spans and not task.cat_labels:  # docs of a span task carry no categories to toggle
             changes["categories_toggled"] = 0
         else:
             for kind in ("kept", "added", "removed", "relabelled", "boundaries_fixed"):
@@ -91,13 +90,13 @@ def simulate_corrections(
     vocab = Vocab()
     teacher = _read_docbin(Path(teacher_path), vocab)
     gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
-    schema = schema_of(list(gold_by_text.values()) + teacher)
-    corrected = [corrected_doc(doc, gold_by_text[doc.text], schema.span_key) for doc in teacher if doc.text in gold_by_text]
+    task = teacher_task(list(gold_by_text.values()) + teacher)
+    corrected = [corrected_doc(doc, gold_by_text[doc.text], task.span_key) for doc in teacher if doc.text in gold_by_text]
     if not corrected:
         raise FormatError(f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text")
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    EXPORTERS[to].write(corrected, Path(output_path), schema)
-    counts = count_edits(teacher, gold_by_text, _task_of(schema))
+    EXPORTERS[to].write(corrected, Path(output_path), task)
+    counts = count_edits(teacher, gold_by_text, task)
     return {
         "docs": counts["docs"],
         "docs_accepted_unchanged": counts["docs_unchanged"],
@@ -106,14 +105,6 @@ def simulate_corrections(
         "edits_total": counts["total"],
         "edits_per_doc": round(counts["total"] / counts["docs"], 3),
     }
-
-
-def _task_of(schema: Any) -> Any:
-    from ..evaluate.scoring import Task
-
-    if schema.has_spans:
-        return Task("spancat" if schema.span_key else "ner", schema.span_key, list(schema.span_labels))
-    return Task("textcat" if schema.exclusive else "textcat_multilabel", None, list(schema.cat_labels))
 
 
 def _read_docbin(path: Path, vocab: Vocab) -> List[Doc]:

@@ -19,10 +19,10 @@ from spacy.tokens import Doc
 from spacy.util import registry
 
 from ..corrections import Options, load_corrections
-from ..evaluate.scoring import Task, load_gold
+from ..evaluate.scoring import load_gold
 from ..formats import EXPORTERS
-from ..formats.common import Schema
 from ..inputs import InputError
+from ..task import Task
 from .simulate import corrected_doc
 
 
@@ -46,10 +46,9 @@ class Corrected:
     note: str = ""
 
 
-def schema_for(task: Task) -> Schema:
-    if task.kind in ("ner", "spancat"):
-        return Schema(True, task.span_key, list(task.labels), [], False)
-    return Schema(False, None, [], list(task.labels), task.kind == "textcat")
+def schema_for(task: Task) -> Task:
+    """The task itself (exporters take the Task now); kept while rounds.py still calls it."""
+    return task
 
 
 class SimulatedExpert:
@@ -78,7 +77,7 @@ class SimulatedExpert:
             raise InputError(f"{self.gold_path}: none of the {len(batch.texts)} selected texts has a gold doc")
         suffix = ".json" if self.to == "labelstudio" else "" if self.to == "argilla" else ".jsonl"
         tool_file = batch.dir / f"corrections{suffix}"
-        EXPORTERS[self.to].write(corrected, tool_file, schema_for(batch.task))
+        EXPORTERS[self.to].write(corrected, tool_file, batch.task)
         by_text = read_back(tool_file, batch.task, self.lang)
         note = "simulated expert (corrects from gold; a stand-in for a person)"
         if missing:

@@ -9,9 +9,10 @@ Each strategy is a registered function (spaCy's `misc` registry, entry points
     n_candidates = 200
 
 - `spacy_distill.RandomSelection.v1`: a random batch.
-- `spacy_distill.Disagreement.v1`: where teacher and student disagree most (spans: 1 - F1 of
-  their span sets; exclusive classes: 1 - the student's score for the teacher's class;
-  multi-label: mean absolute difference of the scores). Needs the teacher's answer for every
+- `spacy_distill.Disagreement.v1`: where teacher and student disagree most
+  (`spacy_distill.task.disagreement`, also the review page's order: spans: 1 - F1 of their span
+  sets; exclusive classes: 1 - the student's score for the teacher's class; multi-label: mean
+  absolute difference of the scores). Needs the teacher's answer for every
   candidate, so at most `n_candidates` random candidates are scored (0: all).
 - `spacy_distill.Uncertainty.v1`: where the student is least sure (NER: beam search entity
   probabilities; spancat: the suggester candidates' scores; textcat: the margin between the
@@ -25,14 +26,13 @@ a pile of near-duplicates. max_similarity = 1.0 turns the guard off.
 """
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from ..evaluate.scoring import Task
-from ..formats.common import doc_spans
+from ..task import Task, disagreement
 from .similarity import jaccard, token_set
 
 
@@ -59,7 +59,6 @@ class Selection:
 
 class Strategy:
     name = "strategy"
-    uses_teacher = False
     uses_student = False
 
     def __init__(self, max_similarity: float = 0.5):
@@ -94,7 +93,6 @@ class RandomSelection(Strategy):
 
 class Disagreement(Strategy):
     name = "disagreement"
-    uses_teacher = True
     uses_student = True
 
     def __init__(self, max_similarity: float = 0.5, n_candidates: int = 200):
@@ -164,31 +162,6 @@ def diverse_top(order: Sequence[int], texts: Sequence[str], n: int, max_similari
 
 
 # --- scores ---------------------------------------------------------------------------------
-
-
-def span_set(doc: Doc, task: Task) -> Set[Tuple[int, int, str]]:
-    return {(s.start_char, s.end_char, s.label_) for s in doc_spans(doc, task.span_key)}
-
-
-def f1(a: Set, b: Set) -> float:
-    if not a and not b:
-        return 1.0
-    return 2 * len(a & b) / (len(a) + len(b))
-
-
-def disagreement(teacher: Doc, student: Doc, task: Task) -> float:
-    """0 (the same answer) to 1 (nothing in common)."""
-    if task.kind in ("ner", "spancat"):
-        return 1.0 - f1(span_set(teacher, task), span_set(student, task))
-    labels = task.labels or sorted(set(teacher.cats) | set(student.cats))
-    if not labels:
-        return 0.0
-    if task.kind == "textcat":
-        top = [label for label in labels if teacher.cats.get(label, 0.0) >= 0.5]
-        if top:
-            return 1.0 - float(student.cats.get(top[0], 0.0))
-        return max(float(student.cats.get(label, 0.0)) for label in labels)
-    return sum(abs(teacher.cats.get(l, 0.0) - student.cats.get(l, 0.0)) for l in labels) / len(labels)
 
 
 def coin(p: float) -> float:

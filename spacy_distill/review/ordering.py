@@ -2,9 +2,11 @@
 
 - as-is: the order of the input.
 - disagreement: docs where the teacher and a student model disagree most
-  first. Spans: 1 - F1 between the teacher's and the student's (start, end,
-  label) sets (two empty sets agree). Categories: the mean absolute difference
-  of the scores over all labels. A doc with both takes the larger.
+  first (`spacy_distill.task.disagreement`, the measure the loop's
+  Disagreement strategy uses). Spans: 1 - F1 between the teacher's and the
+  student's (start, end, label) sets (two empty sets agree). Exclusive
+  categories: 1 - the student's score for the teacher's class; multi-label:
+  the mean absolute difference of the scores. A doc with both takes the larger.
 - uncertainty: docs where the teacher is least sure first, for the docs where
   a confidence is known: `user_data["teacher"]["confidence"]` (0-1, for the
   whole doc), `scores` in the span group's attrs (spaCy's spancat writes them;
@@ -16,18 +18,18 @@
 Sorting is stable: equal scores keep the input order.
 """
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
-from ..formats.common import doc_spans
+from ..task import Task, disagreement
 from .storage import ReviewError
 
 ORDERS = ("as-is", "disagreement", "uncertainty")
 
 
 def order_docs(
-    docs: Sequence[Doc], schema: Dict[str, Any], order: str = "as-is", student: Optional[Path] = None
+    docs: Sequence[Doc], task: Task, order: str = "as-is", student: Optional[Path] = None
 ) -> Tuple[List[int], List[Optional[float]], str]:
     """(indices of docs in review order, the score of each doc by index, a note for the user)."""
     if order not in ORDERS:
@@ -37,10 +39,10 @@ def order_docs(
     if order == "as-is":
         return list(range(len(docs))), [None] * len(docs), "in the order of the input"
     if order == "disagreement":
-        scores: List[Optional[float]] = disagreement_scores(docs, schema, load_student(student))
+        scores: List[Optional[float]] = disagreement_scores(docs, task, load_student(student))
         note = f"where the teacher and the student {student} disagree most first"
     else:
-        scores = [uncertainty(doc, schema) for doc in docs]
+        scores = [uncertainty(doc, task) for doc in docs]
         known = sum(s is not None for s in scores)
         note = f"least confident teacher suggestions first ({known} of {len(docs)} docs have a confidence)"
         if not known:
@@ -61,46 +63,25 @@ def load_student(path: Path):
         raise ReviewError(f"{path}: cannot load the student model ({e})") from None
 
 
-def disagreement_scores(docs: Sequence[Doc], schema: Dict[str, Any], nlp) -> List[float]:
+def disagreement_scores(docs: Sequence[Doc], task: Task, nlp) -> List[float]:
     predicted = nlp.pipe([doc.text for doc in docs], batch_size=64)
-    return [disagreement(teacher, student, schema) for teacher, student in zip(docs, predicted)]
+    return [disagreement(teacher, student, task) for teacher, student in zip(docs, predicted)]
 
 
-def disagreement(teacher: Doc, student: Doc, schema: Dict[str, Any]) -> float:
-    """0 (full agreement) to 1 (nothing in common)."""
-    parts = []
-    if schema["has_spans"]:
-        parts.append(1.0 - f1(_span_set(teacher, schema), _span_set(student, schema)))
-    if schema["cat_labels"]:
-        labels = set(schema["cat_labels"]) | set(student.cats)
-        parts.append(sum(abs(teacher.cats.get(l, 0.0) - student.cats.get(l, 0.0)) for l in labels) / len(labels))
-    return max(parts) if parts else 0.0
-
-
-def _span_set(doc: Doc, schema: Dict[str, Any]) -> Set[Tuple[int, int, str]]:
-    return {(s.start_char, s.end_char, s.label_) for s in doc_spans(doc, schema["span_key"])}
-
-
-def f1(gold: Set, predicted: Set) -> float:
-    if not gold and not predicted:
-        return 1.0
-    return 2 * len(gold & predicted) / (len(gold) + len(predicted))
-
-
-def uncertainty(doc: Doc, schema: Dict[str, Any]) -> Optional[float]:
+def uncertainty(doc: Doc, task: Task) -> Optional[float]:
     """0 (sure) to 1 (unsure); None if the teacher gave no confidence for this doc."""
     found = []
     confidence = (doc.user_data.get("teacher") or {}).get("confidence")
     if isinstance(confidence, (int, float)) and not isinstance(confidence, bool):
         found.append(1.0 - min(max(float(confidence), 0.0), 1.0))
-    if schema["has_spans"] and schema["span_key"] is not None and schema["span_key"] in doc.spans:
-        scores = doc.spans[schema["span_key"]].attrs.get("scores")
+    if task.kind == "spancat" and task.span_key in doc.spans:
+        scores = doc.spans[task.span_key].attrs.get("scores")
         if scores is not None and len(scores):
             found.append(1.0 - min(float(s) for s in scores))
     soft = [float(v) for v in doc.cats.values() if 0.0 < float(v) < 1.0]
-    if soft and schema["cat_labels"]:
+    if soft and task.cat_labels:
         values = sorted((float(v) for v in doc.cats.values()), reverse=True)
-        if schema["exclusive"] and len(values) > 1:
+        if task.exclusive and len(values) > 1:
             found.append(1.0 - (values[0] - values[1]))
         else:
             found.append(1.0 - min(abs(2 * v - 1) for v in values))

@@ -12,137 +12,44 @@ API (JSON; spans are token offsets {"start", "end" (exclusive), "label"}):
     GET  /api/docs/ID/teacher           the teacher's model, prompt hashes, raw response, parser record
     GET  /api/progress?annotator=NAME   done / total, per annotator
 
-Security: on a loopback address only requests whose Host header names that
-address are served (no DNS rebinding). With an access token (required on any
-other address) every request needs it: `?token=` once (it becomes an
-HttpOnly, SameSite=Strict cookie), or `Authorization: Bearer TOKEN`. Requests
-that change data must be JSON, carry the page's CSRF token in X-CSRF-Token
-and come from the page's own origin. Errors are JSON {"error": message} with a
-4xx status; unexpected errors give a 500 without details (the traceback goes
-to the server's log).
+Every request passes the Guard first (guard.py: Host check, access token, CSRF
+and origin checks). Errors are JSON {"error": message} with a 4xx status;
+unexpected errors give a 500 without details (the traceback goes to the
+server's log). Teacher docs get into the database through ingest.py.
 """
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import secrets
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .storage import ANSWERS, Conflict, NotFound, ReviewDB, ReviewError, merge_schema, records_from_docs, span_dict
+from ..task import Task
+from .guard import Guard, Settings, allowed_hosts, check_token
+from .ingest import prepare
+from .storage import ANSWERS, Conflict, NotFound, ReviewDB, ReviewError, span_dict
 
 STATIC = Path(__file__).parent / "static"
-TOKEN_ENV = "SPACY_DISTILL_REVIEW_TOKEN"
-MIN_TOKEN_LENGTH = 16
 MAX_BODY = 1_000_000
 MAX_SPANS = 2000
 ANNOTATOR = re.compile(r"[\w .@+\-]{1,64}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{8,100}")
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-     b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-]
 log = logging.getLogger("spacy_distill.review")
 
 
-@dataclass
-class Settings:
-    """How the app behaves. allowed_hosts: Host header values to serve (None: any)."""
-
-    token: Optional[str] = None
-    allowed_hosts: Optional[Set[str]] = None
-    annotator: Optional[str] = None
-    overlap: bool = False
-    order: str = "as-is"
-    order_note: str = ""
-    cookie: str = "spacy_distill_review"
-
-
 # -- starting -------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_token(host: str, token: Optional[str]) -> None:
-    """Refuse a host other than loopback without a token, and any weak token."""
-    if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise ReviewError(f"The access token is too short: use at least {MIN_TOKEN_LENGTH} characters, e.g. {secrets.token_urlsafe(24)}")
-    if token is None and not is_loopback(host):
-        raise ReviewError(
-            f"--host {host} makes the review page reachable from other machines, so it needs an access token: "
-            f"pass --token (or set {TOKEN_ENV}), e.g. --token {secrets.token_urlsafe(24)}"
-        )
-
-
-def prepare(
-    input_path: Path, db_path: Path, order: str = "as-is", student: Optional[Path] = None, labels: Optional[Sequence[str]] = None
-) -> Tuple[ReviewDB, Dict[str, Any]]:
-    """Open (or create) the database, add INPUT's docs not yet in it, and queue INPUT's docs in ORDER."""
-    from spacy.tokens import DocBin
-    from spacy.vocab import Vocab
-
-    from ..formats.common import schema_of
-    from .ordering import ORDERS, order_docs
-
-    if order not in ORDERS:
-        raise ReviewError(f"Unknown order {order!r}; choose one of {', '.join(ORDERS)}")
-    input_path = Path(input_path)
-    if not input_path.exists():
-        raise ReviewError(f"{input_path}: file not found")
-    if input_path.suffix != ".spacy":
-        raise ReviewError(f"{input_path}: expected teacher docs as a .spacy DocBin (the output of `spacy-distill annotate`)")
-    try:
-        docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
-    except (ValueError, OSError) as e:
-        raise ReviewError(f"{input_path}: not a .spacy DocBin ({e})") from None
-    if not docs:
-        raise ReviewError(f"{input_path}: holds no docs")
-    schema = schema_of(docs, list(labels) if labels else None).__dict__
-    ranked, scores, note = order_docs(docs, schema, order, student)
-    db = ReviewDB(db_path)
-    stored = db.meta("schema")
-    if stored is not None:  # a later batch: the labels of the first ones stay on offer
-        schema = merge_schema(stored, schema, db.path)
-    if schema["has_spans"] and not schema["span_labels"]:
-        raise ReviewError(f"{input_path}: the teacher suggested no span at all; name the labels to offer with --labels A,B,C")
-    records = records_from_docs(docs, schema)
-    added, known = db.add_docs(records, schema)
-    db.set_queue([records[i]["key"] for i in ranked], [scores[i] for i in ranked], order)
-    return db, {"docs": len(docs), "added": added, "known": known, "order_note": note}
-
-
-def allowed_hosts(host: str, port: int) -> Optional[Set[str]]:
-    """Host headers to accept: on loopback, the loopback names with this port; elsewhere any."""
-    if not is_loopback(host):
-        return None
-    names = {"127.0.0.1", "localhost", "[::1]", host.lower() if ":" not in host else f"[{host.strip('[]')}]"}
-    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -210,7 +117,7 @@ def serve(
 def create_app(db: ReviewDB, settings: Settings) -> "Guard":
     """The ASGI app: the routes behind the Guard."""
     csrf = hmac.new(db.secret.encode(), b"csrf\x00" + (settings.token or "").encode(), hashlib.sha256).hexdigest()
-    schema = db.schema
+    task = db.schema
 
     def annotator_of(value: Any) -> str:
         name = value if value not in (None, "") else settings.annotator
@@ -228,7 +135,7 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
             {
                 "csrf": csrf,
                 "annotator": settings.annotator,
-                "schema": schema,
+                "schema": task.schema_dict(),
                 "order": settings.order,
                 "order_note": settings.order_note,
                 "overlap": settings.overlap,
@@ -253,7 +160,7 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         if request_id is not None and not REQUEST_ID.fullmatch(request_id):
             raise HTTPException(422, "request_id: 8-100 letters, digits, - or _")
         doc = await run_in_threadpool(db.doc, doc_id)
-        spans, cats = check_answer(body, kind, doc, schema)
+        spans, cats = check_answer(body, kind, doc, task)
         answer_id, new = await run_in_threadpool(db.add_answer, doc_id, name, kind, spans, cats, request_id)
         following = await run_in_threadpool(db.next_doc, name, settings.overlap)
         progress = await run_in_threadpool(db.progress, name)
@@ -339,22 +246,22 @@ def field_of(body: Dict[str, Any], key: str, kind: type, default: Any = ...) -> 
     return value
 
 
-def check_answer(body: Dict[str, Any], kind: str, doc: Dict[str, Any], schema: Dict[str, Any]) -> Tuple[Optional[List], Optional[Dict]]:
+def check_answer(body: Dict[str, Any], kind: str, doc: Dict[str, Any], task: Task) -> Tuple[Optional[List], Optional[Dict]]:
     """The answer's spans (stored form) and categories, checked against the doc and the labels."""
     spans = cats = None
     needed = kind != "ignore"
-    if schema["has_spans"]:
+    if task.has_spans:
         raw = field_of(body, "spans", list, ... if needed else None)
         if raw is not None:
-            spans = check_spans(raw, doc, schema)
-    if schema["cat_labels"]:
+            spans = check_spans(raw, doc, task)
+    if task.cat_labels:
         raw = field_of(body, "cats", dict, ... if needed else None)
         if raw is not None:
-            cats = check_cats(raw, kind, schema)
+            cats = check_cats(raw, kind, task)
     return spans, cats
 
 
-def check_spans(raw: List[Any], doc: Dict[str, Any], schema: Dict[str, Any]) -> List[Dict[str, Any]]:
+def check_spans(raw: List[Any], doc: Dict[str, Any], task: Task) -> List[Dict[str, Any]]:
     if len(raw) > MAX_SPANS:
         raise HTTPException(422, f"spans: at most {MAX_SPANS}")
     tokens, text = doc["tokens"], doc["text"]
@@ -366,31 +273,31 @@ def check_spans(raw: List[Any], doc: Dict[str, Any], schema: Dict[str, Any]) -> 
         label = field_of(item, "label", str)
         if not 0 <= start < end <= len(tokens):
             raise HTTPException(422, f"spans[{i}]: tokens [{start}, {end}) are not inside the doc's {len(tokens)} tokens")
-        if label not in schema["span_labels"]:
-            raise HTTPException(422, f"spans[{i}]: unknown label {label!r:.40}; labels: {', '.join(schema['span_labels'])}")
+        if label not in task.span_labels:
+            raise HTTPException(422, f"spans[{i}]: unknown label {label!r:.40}; labels: {', '.join(task.span_labels)}")
         for edge in (start, end - 1):
             if not text[tokens[edge][0] : tokens[edge][1]].strip():
                 raise HTTPException(422, f"spans[{i}]: a span cannot start or end with whitespace")
         seen[(start, end, label)] = span_dict(tokens[start][0], tokens[end - 1][1], start, end - 1, label)
     spans = [seen[k] for k in sorted(seen)]
-    if schema["span_key"] is None:
+    if task.span_key is None:
         for a, b in zip(spans, spans[1:]):
             if b["token_start"] <= a["token_end"]:
                 raise HTTPException(422, f"spans: entities cannot overlap ({a['label']} {text[a['start']:a['end']]!r:.40} and {b['label']} {text[b['start']:b['end']]!r:.40})")
     return spans
 
 
-def check_cats(raw: Dict[str, Any], kind: str, schema: Dict[str, Any]) -> Dict[str, float]:
+def check_cats(raw: Dict[str, Any], kind: str, task: Task) -> Dict[str, float]:
     cats = {}
     for label, value in raw.items():
-        if label not in schema["cat_labels"]:
-            raise HTTPException(422, f"cats: unknown category {label!r:.40}; categories: {', '.join(schema['cat_labels'])}")
+        if label not in task.cat_labels:
+            raise HTTPException(422, f"cats: unknown category {label!r:.40}; categories: {', '.join(task.cat_labels)}")
         if isinstance(value, bool) or value in (0, 1):
             cats[label] = float(value)
         else:
             raise HTTPException(422, f"cats[{label!r:.40}]: must be true or false")
-    cats = {label: cats.get(label, 0.0) for label in schema["cat_labels"]}
-    if schema["exclusive"] and kind == "accept" and sum(cats.values()) != 1:
+    cats = {label: cats.get(label, 0.0) for label in task.cat_labels}
+    if task.exclusive and kind == "accept" and sum(cats.values()) != 1:
         raise HTTPException(422, "cats: the categories exclude each other; choose exactly one")
     return cats
 
@@ -414,69 +321,3 @@ def client_doc(doc: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return out
 
 
-# -- the guard ---------------------------------------------------------------------------
-
-
-class Guard:
-    """ASGI middleware: Host check, access token, CSRF and origin checks, security headers."""
-
-    def __init__(self, app: Starlette, settings: Settings, csrf: str):
-        self.app = app
-        self.settings = settings
-        self.csrf = csrf
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name for name, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in names]
-            await send(message)
-
-        request = Request(scope)
-        refusal = self.check(request)
-        if refusal is not None:
-            return await refusal(scope, receive, send_with_headers)
-        await self.app(scope, receive, send_with_headers)
-
-    def check(self, request: Request) -> Optional[Response]:
-        settings = self.settings
-        host = request.headers.get("host", "").lower()
-        if settings.allowed_hosts is not None and host not in settings.allowed_hosts:
-            return refuse(400, f"unexpected Host header {host!r:.80}; open the address the server printed", request)
-        if settings.token is not None:
-            offered = request.query_params.get("token")
-            if offered is not None and request.method == "GET":
-                if not hmac.compare_digest(offered.encode(), settings.token.encode()):
-                    return refuse(401, "wrong access token", request)
-                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-                path = "/" + request.url.path.lstrip("/")  # never //host: no redirect off this server
-                response = RedirectResponse(path + ("?" + query if query else ""), status_code=303)
-                response.set_cookie(settings.cookie, settings.token, httponly=True, samesite="strict", path="/")
-                return response
-            supplied = request.cookies.get(settings.cookie)
-            authorization = request.headers.get("authorization", "")
-            if authorization.lower().startswith("bearer "):
-                supplied = authorization[7:].strip()
-            if supplied is None or not hmac.compare_digest(supplied.encode(), settings.token.encode()):
-                return refuse(401, "an access token is required: open the address the server printed (it ends in ?token=...)", request)
-        if request.method not in SAFE_METHODS:
-            origin = request.headers.get("origin")
-            if origin is not None and urlsplit(origin).netloc.lower() != host:
-                return refuse(403, "cross-origin request refused", request)
-            if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-                return refuse(403, "cross-site request refused", request)
-            if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-                return refuse(415, "send JSON (Content-Type: application/json)", request)
-            given = request.headers.get("x-csrf-token", "")
-            if not hmac.compare_digest(given.encode(), self.csrf.encode()):
-                return refuse(403, "missing or wrong CSRF token (X-CSRF-Token); reload the page", request)
-        return None
-
-
-def refuse(status: int, message: str, request: Request) -> Response:
-    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse({"error": message}, status_code=status)
-    return Response(f"{status}: {message}\n", status_code=status, media_type="text/plain; charset=utf-8")

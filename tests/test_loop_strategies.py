@@ -9,10 +9,10 @@ from spacy.training import Example
 from spacy.util import load_config, registry
 
 from spacy_distill.evaluate.scoring import Task
-from spacy_distill.loop.examples import SimilarExamplesTask, wrap_teacher_config
+from spacy_distill.loop.examples import wrap_teacher_config
 from spacy_distill.loop.preannotate import choose, label_winners, vote
 from spacy_distill.loop.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
-from spacy_distill.loop.similarity import TfidfIndex, jaccard, token_set
+from spacy_distill.loop.similarity import jaccard, token_set
 from spacy_distill.loop.strategies import (
     Candidates,
     Disagreement,
@@ -23,6 +23,8 @@ from spacy_distill.loop.strategies import (
     diverse_top,
     student_uncertainty,
 )
+from spacy_distill.teacher.similar_examples import SimilarExamplesTask
+from spacy_distill.teacher.similarity import TfidfIndex
 
 ROOT = __import__("pathlib").Path(__file__).parent.parent
 NER = Task("ner", None, ["BRAND"])
@@ -326,7 +328,7 @@ def test_fewest_edits_shows_the_cheapest_source_of_last_round():
 
 
 def test_edit_counts_per_task():
-    from spacy_distill.loop.rounds import count_edits
+    from spacy_distill.loop.simulate import count_edits
 
     gold = cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0})
     wrong, right, empty = (cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}), cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0}),

@@ -2,21 +2,23 @@
 
 Scores come from spaCy's scorers (see `scoring`), speed and size from `speed`,
 the systems from `systems`, report.md / report.html / chart.png from `report`.
-metrics.json has the shape other tools rely on (docs/DESIGN: "Interfaces"):
+metrics.json has a shape other tools (the loop, bench/, the README's examples) rely on: extend it,
+do not rename its keys:
 
     {"gold": {"path", "n_docs", ...}, "task": {...}, "machine": {...},
      "systems": {NAME: {"f", "p", "r", "per_label", "docs_per_second",
                         "words_per_second", "size_mb", ...}}}
 """
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..files import write_json_atomic
+from ..task import Task, detect_task
 from .report import print_summary, write_report
-from .scoring import Task, detect_task, load_gold, score
+from .scoring import load_gold, score
 from .speed import machine
 
-__all__ = ["evaluate", "print_summary", "write_report", "detect_task", "load_gold", "score", "Task"]
+__all__ = ["Task", "detect_task", "evaluate", "load_gold", "print_summary", "score", "write_report"]
 
 
 def evaluate(
@@ -73,8 +75,5 @@ def evaluate(
     if report_dir is not None:
         metrics["report"] = [str(p) for p in write_report(metrics, Path(report_dir))]
     if output is not None:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        # json, not srsly: srsly's ujson writes 1.914 as 1.9139999
-        output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf8")
+        write_json_atomic(Path(output), metrics, ensure_ascii=True)
     return metrics

@@ -2,7 +2,8 @@
 
 - teacher from a config: the LLM pipeline runs on the gold texts once (answers in its response
   store are reused and counted as cache hits, so a reader knows what the speed means);
-- teacher from a .spacy DocBin: docs annotated before, matched to the gold by text;
+- teacher from a .spacy DocBin: docs annotated before, matched to the gold by text (their speed
+  is unknown: `annotate` keeps the run's time in its stats, not in the docs);
 - student: a `spacy.load`-able pipeline directory;
 - rules: EntityRuler / SpanRuler patterns (.jsonl) in a blank pipeline of the gold's language.
 """
@@ -16,9 +17,9 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from ..formats.common import read_jsonl
 from ..inputs import InputError
-from .scoring import Task
+from ..rules.apply import rules_pipeline
+from ..task import Task
 from .speed import run_pipe, size_mb, speed
 
 Result = Tuple[List[Optional[Doc]], Dict[str, Any]]  # a doc per gold doc (None: the system has none)
@@ -29,22 +30,27 @@ def teacher_from_config(
     batch_size: Optional[int] = None, show_progress: bool = False,
 ) -> Result:
     """Run the teacher pipeline once over the gold texts; its speed, tokens and cache hits."""
-    from ..teacher.annotate import llm_component_name, load_teacher
+    from ..teacher.annotate import load_teacher
     from ..teacher.base import StoredModel
+    from ..teacher.spacy_llm import llm_model, quiet_llm_warnings
 
     start = time.perf_counter()
     nlp = load_teacher(config, overrides)
     load_seconds = time.perf_counter() - start
-    model = nlp.get_pipe(llm_component_name(nlp))._model
+    model = llm_model(nlp)
     if isinstance(model, StoredModel):
         model.reset_stats()
     texts = [doc.text for doc in gold]
     start = time.perf_counter()
     docs = []
-    with tqdm(total=len(texts), desc="teacher", unit="doc", disable=not show_progress) as bar:
-        for doc in nlp.pipe(texts, batch_size=batch_size or nlp.batch_size):
-            docs.append(doc)
-            bar.update(1)
+    try:
+        with tqdm(total=len(texts), desc="teacher", unit="doc", disable=not show_progress) as bar, quiet_llm_warnings():
+            for doc in nlp.pipe(texts, batch_size=batch_size or nlp.batch_size):
+                docs.append(doc)
+                bar.update(1)
+    finally:
+        if isinstance(model, StoredModel):
+            model.close()  # the run's answers are all in the store
     seconds = time.perf_counter() - start
     identity = getattr(model, "identity", {"kind": type(model).__name__})
     stats = dict(getattr(model, "stats", {}))
@@ -77,7 +83,7 @@ def _measured_on(calls: Optional[int], hits: Optional[int]) -> Optional[str]:
 
 
 def teacher_from_docbin(path: Path, gold: Sequence[Doc], n_words: int, task: Task) -> Result:
-    """Teacher docs annotated before, matched to the gold docs by text; speed only from provenance."""
+    """Teacher docs annotated before, matched to the gold docs by text; their speed is unknown (None)."""
     try:
         found = list(DocBin().from_disk(path).get_docs(gold[0].vocab))
     except Exception as e:
@@ -91,14 +97,11 @@ def teacher_from_docbin(path: Path, gold: Sequence[Doc], n_words: int, task: Tas
         msg.warn(f"{missing} of {len(gold)} gold texts are not in {path}; they count as predicting nothing")
     found_docs = [d for d in docs if d is not None]
     provenance = [d.user_data.get("teacher", {}) for d in found_docs if isinstance(d.user_data.get("teacher"), dict)]
-    seconds = None
-    if provenance and len(provenance) == len(docs) and all(isinstance(p.get("seconds"), (int, float)) for p in provenance):
-        seconds = sum(p["seconds"] for p in provenance)
     models = Counter(str(p.get("model")) for p in provenance if p.get("model"))
     entry = {
         "source": "docbin",
         "path": str(path),
-        **speed(len(docs), n_words, seconds),
+        **speed(len(docs), n_words, None),
         "size_mb": None,
         "n_missing": missing,
     }
@@ -128,35 +131,14 @@ def student(model_dir: Path, gold: Sequence[Doc], n_words: int, repeats: int, ba
     return docs, entry
 
 
-def read_patterns(path: Path) -> List[Dict[str, Any]]:
-    """EntityRuler/SpanRuler patterns from JSONL; errors name the file and line."""
-    patterns = []
-    for i, pattern in read_jsonl(Path(path)):
-        if "label" not in pattern or "pattern" not in pattern:
-            raise InputError(f'{path}:{i}: a pattern needs "label" and "pattern"')
-        patterns.append(pattern)
-    return patterns
-
-
 def rules(patterns_path: Path, gold: Sequence[Doc], n_words: int, task: Task, repeats: int) -> Result:
     """An EntityRuler (NER) or SpanRuler (spans) with the patterns, in a blank pipeline."""
-    if task.kind not in ("ner", "spancat"):
-        raise InputError(f"--rules needs an entity or span task; the gold is {task.kind}")
-    patterns = read_patterns(patterns_path)
-    nlp = spacy.blank(gold[0].lang_)
-    if task.kind == "ner":
-        ruler = nlp.add_pipe("entity_ruler", config={"validate": True})
-    else:
-        ruler = nlp.add_pipe("span_ruler", config={"spans_key": task.span_key, "validate": True})
-    try:
-        ruler.add_patterns(patterns)
-    except ValueError as e:
-        raise InputError(f"{patterns_path}: invalid patterns ({e})") from None
+    nlp, n_patterns = rules_pipeline(patterns_path, gold[0].lang_, task)
     docs, seconds = run_pipe(nlp, [d.text for d in gold], repeats)
     entry = {
         "source": "rules",
         "path": str(patterns_path),
-        "n_patterns": len(patterns),
+        "n_patterns": n_patterns,
         **speed(len(docs), n_words, min(seconds)),
         "size_mb": size_mb(patterns_path),
         "repeats": len(seconds),

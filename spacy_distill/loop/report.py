@@ -12,7 +12,11 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..evaluate.scoring import Task
+from wasabi import msg
+
+from ..files import write_json_atomic
+from ..task import Task
+from .layout import ROUNDS_FILE
 
 COLORS = {"teacher": "#7b5ea7", "student": "#1f9e89", "rules": "#e0a526", "vote": "#4c72b0", "ceiling": "#8c8c8c",
           "none": "#c44e52"}
@@ -280,8 +284,6 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
 
 def write_loop_report(rounds: List[Dict[str, Any]], out_dir: Path, settings: Any, task: Task,
                       baseline: Optional[Dict[str, Any]], ceiling: Optional[Dict[str, Any]], final: bool) -> List[Path]:
-    import json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     baseline_f = baseline["systems"]["teacher"]["f"] if baseline else None
     ceiling_f = ceiling["systems"]["student"]["f"] if ceiling else None
@@ -291,6 +293,31 @@ def write_loop_report(rounds: List[Dict[str, Any]], out_dir: Path, settings: Any
     md = out_dir / "report.md"
     md.write_text(markdown(rounds, settings, task, baseline, ceiling_f, proj, final, png.name), encoding="utf8")
     data = out_dir / "projection.json"
-    data.write_text(json.dumps({"projection": proj, "ceiling_f": ceiling_f, "teacher_f_before_corrections": baseline_f,
-                                "sources": source_totals(rounds)}, indent=2) + "\n", encoding="utf8")
+    write_json_atomic(data, {"projection": proj, "ceiling_f": ceiling_f, "teacher_f_before_corrections": baseline_f,
+                             "sources": source_totals(rounds)}, ensure_ascii=True)
     return [md, png, data]
+
+
+def print_round(e: Dict[str, Any]) -> None:
+    """One line per finished round, while the loop runs."""
+    verdict = "student wins" if e["student_beats_teacher"] else "teacher ahead"
+    msg.good(
+        f"Round {e['round']}: {e['n_corrected']} corrected docs; teacher F {e['teacher_f']:.3f}, "
+        f"student F {e['student_f']:.3f} ({verdict}); {e['edits_per_doc']:.2f} edits per doc on "
+        f"{e['suggested_by']}'s suggestions; {e['seconds']['total']:.0f}s"
+    )
+
+
+def print_summary(summary: Dict[str, Any]) -> None:
+    """The loop's rounds as a table, how it ended, and where its report is."""
+    rows = [(e["round"], e["n_corrected"], f"{e['teacher_f']:.3f}", f"{e['student_f']:.3f}", e["suggested_by"],
+             f"{e['edits_per_doc']:.2f}", f"{e['seconds']['total']:.0f}") for e in summary["rounds"]]
+    if rows:
+        msg.table(rows, header=("round", "corrected", "teacher F", "student F", "shown", "edits/doc", "seconds"), divider=True)
+    if summary["status"] == "waiting":
+        msg.warn(summary["reason"])
+    else:
+        msg.good(f"Loop done: {summary['reason']}")
+    for path in summary["report"]:
+        msg.text(f"report: {path}")
+    msg.text(f"rounds: {Path(summary['output']) / ROUNDS_FILE}")

@@ -34,6 +34,7 @@ from spacy.util import load_config, registry
 from thinc.api import Config
 
 from ..inputs import InputError
+from ..student import StudentSettings
 from . import sources  # noqa: F401  (registers the corrections sources)
 from .preannotate import MODES
 from .strategies import Strategy
@@ -50,17 +51,6 @@ class TeacherSettings:
     similar_examples: int = 3  # 0: the teacher keeps its static examples
     keep_static_examples: bool = False
     max_example_chars: int = 600
-    overrides: Dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StudentSettings:
-    config: Path
-    dev: Optional[Path] = None  # None: train and pick on the corrections (model-last)
-    max_steps: int = 600
-    max_epochs: int = 0  # 0: no limit; else also stop after this many passes over the corrections
-    eval_frequency: int = 100
-    patience: int = 0
     overrides: Dict[str, Any] = field(default_factory=dict)
 
 

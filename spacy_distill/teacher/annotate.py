@@ -5,31 +5,25 @@ models write every answer to the response store as it arrives, so a killed
 run loses nothing: rerun it and only unanswered prompts are sent.
 """
 import hashlib
-import json
-import os
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
-from spacy_llm.util import assemble
+from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import msg
 
+from ..files import atomic_path, write_docs_atomic, write_json_atomic
 from ..formats import prodigy
 from ..formats.common import schema_of
 from ..inputs import InputError, Record, read_records
 from .base import StoredModel, TeacherError
 from .parsing import USER_DATA_KEY, diagnostics
+from .spacy_llm import assemble_pipeline, llm_component_name, llm_io, llm_model, quiet_llm_warnings
 
 OUTPUT_SUFFIXES = (".spacy", ".jsonl")
-# spacy-llm merges our per-doc parse records back after Doc.from_docs warns it skips them.
-warnings.filterwarnings("ignore", message=r"\[W102\] Skipping unsupported user data 'spacy_distill")
-# Our models fail with a clear message naming the doc when a prompt exceeds the context.
-warnings.filterwarnings("ignore", message="Task supports sharding, but model does not provide context length")
 
 
 def load_teacher(config_path: Path, overrides: Optional[Dict[str, Any]] = None) -> Language:
@@ -37,14 +31,20 @@ def load_teacher(config_path: Path, overrides: Optional[Dict[str, Any]] = None) 
     config_path = Path(config_path)
     if not config_path.exists():
         raise InputError(f"{config_path}: config file not found")
-    return assemble(config_path, overrides=overrides or {})
+    return assemble_pipeline(config_path, overrides)
 
 
-def llm_component_name(nlp: Language) -> str:
-    names = [name for name, pipe in nlp.pipeline if type(pipe).__name__ == "LLMWrapper"]
-    if not names:
-        raise ValueError("The teacher config has no spacy-llm `llm` component")
-    return names[0]
+def teacher_pipe(nlp: Language, records: Iterable[Record], input_path: Path, batch_size: Optional[int] = None) -> Iterator[Doc]:
+    """The teacher's docs for the records, in order, each with its provenance (`add_provenance`).
+
+    Run it inside `quiet_llm_warnings()` (or a stricter filter): spacy-llm warns while it works.
+    """
+    name = llm_component_name(nlp)
+    model = llm_model(nlp, name)
+    stream = ((record.text, record) for record in records)
+    for doc, record in nlp.pipe(stream, as_tuples=True, batch_size=batch_size or nlp.batch_size):
+        add_provenance(doc, record, model, name, input_path)
+        yield doc
 
 
 def annotate(
@@ -71,20 +71,18 @@ def annotate(
     records, n_empty = _nonempty_records(Path(input_path), text_field)
     records = records[:limit] if limit is not None else records
     nlp = load_teacher(config_path, overrides)
-    llm_name = llm_component_name(nlp)
-    model = nlp.get_pipe(llm_name)._model
+    model = llm_model(nlp)
     if isinstance(model, StoredModel):
         model.reset_stats()
     batch_size = batch_size or max(8, 4 * getattr(model, "concurrency", 1))
 
     docs: List[Doc] = []
-    stream = ((record.text, record) for record in records)
     bar = tqdm(total=len(records), desc="annotate", unit="doc", disable=not show_progress)
     try:
-        for doc, record in nlp.pipe(stream, as_tuples=True, batch_size=batch_size):
-            _add_provenance(doc, record, model, llm_name, input_path)
-            docs.append(doc)
-            bar.update(1)
+        with quiet_llm_warnings():
+            for doc in teacher_pipe(nlp, records, input_path, batch_size):
+                docs.append(doc)
+                bar.update(1)
     except TeacherError as e:
         failed = records[len(docs) + e.prompt_index]
         raise TeacherError(
@@ -95,13 +93,13 @@ def annotate(
         ) from e
     finally:
         bar.close()
+        if isinstance(model, StoredModel):
+            model.close()  # the run's answers are all in the store
 
     _write_output(docs, output_path)
     stats = collect_stats(docs, model, n_empty, time.perf_counter() - start)
     if stats_path is not None:
-        Path(stats_path).parent.mkdir(parents=True, exist_ok=True)
-        # json, not srsly: srsly's ujson writes 1.914 as 1.9139999
-        Path(stats_path).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
+        write_json_atomic(Path(stats_path), stats, ensure_ascii=True)
     return stats
 
 
@@ -115,8 +113,9 @@ def _nonempty_records(path: Path, text_field: str) -> Tuple[List[Record], int]:
     return records, n_empty
 
 
-def _add_provenance(doc: Doc, record: Record, model: Any, llm_name: str, input_path: Path) -> None:
-    io = doc.user_data.get("llm_io", {}).get(llm_name, {})
+def add_provenance(doc: Doc, record: Record, model: Any, llm_name: str, input_path: Path) -> None:
+    """Where the doc came from (file and line, the record's meta) and which model answered which prompt."""
+    io = llm_io(doc, llm_name)
     prompts = io.get("prompt", [])
     identity = getattr(model, "identity", {"kind": type(model).__name__})
     doc.user_data["meta"] = record.meta
@@ -131,14 +130,12 @@ def _add_provenance(doc: Doc, record: Record, model: Any, llm_name: str, input_p
 
 
 def _write_output(docs: List[Doc], output_path: Path) -> None:
-    """Write all docs to a temporary file, then move it into place (never a half file)."""
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_path.with_name(output_path.name + ".partial")
+    """A .spacy DocBin or Prodigy JSONL, written whole or not at all."""
     if output_path.suffix == ".spacy":
-        DocBin(docs=docs, store_user_data=True).to_disk(tmp)
+        write_docs_atomic(output_path, docs)
     else:
-        prodigy.write(docs, tmp, schema_of(docs))
-    os.replace(tmp, output_path)
+        with atomic_path(output_path) as tmp:
+            prodigy.write(docs, tmp, schema_of(docs))
 
 
 def collect_stats(docs: List[Doc], model: Any, n_empty: int, seconds: float) -> Dict[str, Any]:

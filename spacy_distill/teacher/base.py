@@ -50,6 +50,11 @@ class StoredModel(abc.ABC):
     def describe_failure(self, error: Exception) -> str:
         """One line naming where the request went and why it failed."""
 
+    def close(self) -> None:
+        """Close the response store (the end of a run; a later call to the model would fail)."""
+        if self.store is not None:
+            self.store.close()
+
     def reset_stats(self) -> None:
         self.stats = {
             "llm_calls": 0,

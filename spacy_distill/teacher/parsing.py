@@ -14,7 +14,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy_llm.registry import registry
-from spacy_llm.tasks.textcat.parser import parse_responses_v1_v2_v3
+
+from .spacy_llm import builtin_textcat_parse
 
 USER_DATA_KEY = "spacy_distill"
 NONE_ANSWERS = {"", "none", "==none==", "no entities", "end", "-"}
@@ -142,7 +143,7 @@ def parse_textcat_responses(
             if not textcat_answer_is_valid(task, response):
                 record["parse_failure"] = True
                 record["unparsed_lines"].append(response.strip())
-    yield from parse_responses_v1_v2_v3(task, shards, responses)
+    yield from builtin_textcat_parse(task, shards, responses)
 
 
 @registry.llm_misc("spacy_distill.SpanParser.v1")

@@ -1,0 +1,86 @@
+"""What the loop writes into OUTPUT, and the rounds.json entry read back from a round's folder.
+
+Everything a round makes is a file in OUTPUT/round_NNN/, written whole (temporary file, then
+renamed), and a step whose file exists is not done again (see `rounds`).
+
+    OUTPUT/
+      loop.cfg                  the config as read (with overrides)
+      rounds.json               one entry per finished round (see `round_entry`)
+      status.json               running / waiting / done, and why
+      responses.sqlite          every teacher answer (unless [loop.teacher] responses says where)
+      round_000/                the teacher before any correction: teacher.cfg, metrics.json
+      round_001/
+        selected.json           the batch: texts, the strategy's scores and note
+        suggestions_teacher.spacy, suggestions_student.spacy, suggestions_rules.spacy, suggestions_vote.spacy
+        suggestions.spacy       what the expert is shown (user_data["suggested_by"])
+        corrections.jsonl       the simulated expert's answers in a tool's format (simulated source only)
+        corrections.spacy       the corrected docs (gold)
+        edits.json              edits the expert made, and would have made for every other source
+        student/                the student trained on all corrections so far (model-best, model-last)
+        teacher.cfg             the teacher with this round's corrections among its examples
+        metrics.json            `spacy-distill evaluate` metrics of teacher, student (and rules) on the test set
+        state.json              seconds per step, notes
+      ceiling/                  a student trained on all gold training data (if [loop] ceiling is set)
+      report/report.md, report/learning_curve.png
+"""
+from pathlib import Path
+from typing import Any, Dict
+
+from ..files import count_docs, read_json
+
+ROUNDS_FILE = "rounds.json"
+STEPS = ("select", "pre_annotate", "correct", "train", "evaluate")
+
+
+def round_dir(out: Path, r: int) -> Path:
+    return Path(out) / f"round_{r:03d}"
+
+
+def is_finished(out: Path, r: int) -> bool:
+    """Every step of round r is done."""
+    state = round_dir(out, r) / "state.json"
+    return state.exists() and set(STEPS) <= set(read_json(state)["seconds"])
+
+
+def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
+    """Round r's entry in rounds.json, from the files in its folder (and round 0's metrics)."""
+    rdir = round_dir(out, r)
+    state = read_json(rdir / "state.json")
+    selected = read_json(rdir / "selected.json")
+    edits = read_json(rdir / "edits.json")
+    systems = read_json(rdir / "metrics.json")["systems"]
+    baseline = read_json(round_dir(out, 0) / "metrics.json")["systems"]["teacher"]
+    previous = sum(count_docs(round_dir(out, k) / "corrections.spacy") for k in range(1, r))
+    teacher, student = systems["teacher"], systems["student"]
+    shown = edits["shown_edits"]
+    seconds = dict(state["seconds"])
+    seconds["total"] = round(sum(seconds.values()), 3)
+    entry = {
+        "round": r,
+        "n_corrected": previous + edits["docs"],
+        "n_batch": edits["docs"],
+        "teacher_f": teacher["f"],
+        "student_f": student["f"],
+        "teacher_p": teacher["p"], "teacher_r": teacher["r"],
+        "student_p": student["p"], "student_r": student["r"],
+        "teacher_f_before_corrections": baseline["f"],
+        "student_beats_teacher": (student["f"] or 0.0) > (teacher["f"] or 0.0) + margin,
+        "strategy": selected["strategy"],
+        "selection": selected["note"],
+        "skipped_as_similar": selected["skipped_as_similar"],
+        "suggested_by": edits["shown"],
+        "edits": shown["edits"],
+        "edits_total": shown["total"],
+        "edits_per_doc": shown["per_doc"],
+        "docs_accepted_unchanged": shown["docs_unchanged"],
+        "edits_per_doc_by_source": {name: e["per_doc"] for name, e in edits["by_source"].items()},
+        "corrections": edits["source"],
+        "seconds": seconds,
+    }
+    if "rules" in systems:
+        entry["rules_f"] = systems["rules"]["f"]
+    llm = teacher.get("llm") or {}
+    if "llm_calls" in llm:
+        entry["teacher_llm_calls"] = llm.get("llm_calls")
+        entry["teacher_cache_hits"] = llm.get("cache_hits")
+    return entry

@@ -1,0 +1,1 @@
+"""Rules: EntityRuler / SpanRuler patterns, applied in a blank pipeline (see `apply`)."""

@@ -11,7 +11,6 @@ from spacy_llm.tasks.span.examples import SpanReason
 from spacy_llm.tasks.span.parser import parse_responses_cot
 from spacy_llm.util import assemble_from_config
 
-from spacy_distill.teacher import annotate as annotate_module  # noqa: F401  (filters spacy-llm warnings)
 from spacy_distill.teacher.annotate import annotate
 from spacy_distill.teacher.parsing import USER_DATA_KEY, parse_span_responses, split_span_line
 
@@ -19,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 NER_CONFIG = ROOT / "configs" / "teacher_ner.cfg"
 EXAMPLES = ROOT / "assets" / "fashion_brands" / "ner_examples.yml"
 LABEL = "FASHION_BRAND"
-# The two warnings annotate.py silences for real runs (pytest resets filters per test).
+# The two warnings teacher.spacy_llm.quiet_llm_warnings() silences in real runs (these tests assemble pipelines themselves).
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*Skipping unsupported user data 'spacy_distill"),
     pytest.mark.filterwarnings("ignore:Task supports sharding"),

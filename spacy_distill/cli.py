@@ -18,11 +18,16 @@ OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 @contextmanager
-def fail_cleanly_on(*errors: type):
-    """Show these errors as a one-line failure with exit code 1, not a traceback."""
+def fail_cleanly():
+    """The package's own errors (bad input, config, server) as a one-line failure with exit code 1.
+
+    Any other exception is a bug and keeps its traceback.
+    """
+    from .errors import DistillError
+
     try:
         yield
-    except errors as e:
+    except DistillError as e:
         msg.fail(str(e), exits=1)
 
 
@@ -49,13 +54,12 @@ def annotate_cli(
     killed run can simply be rerun. Config overrides work as in `spacy train`,
     e.g. --paths.responses cache/other.sqlite --components.llm.model.concurrency 8
     """
-    from .inputs import InputError
     from .teacher.annotate import annotate, print_summary
-    from .teacher.base import TeacherError
 
     overrides = parse_config_overrides(ctx.args)
-    with fail_cleanly_on(InputError, TeacherError, ValueError):
-        stats = annotate(config, input, output, stats_json, overrides, text_field, batch_size, not quiet, limit)
+    with fail_cleanly():
+        stats = annotate(config, input, output, stats_path=stats_json, overrides=overrides, text_field=text_field,
+                         batch_size=batch_size, limit=limit, show_progress=not quiet)
     print_summary(stats, output)
 
 
@@ -72,10 +76,9 @@ def export_cli(
     folder for rg.Dataset.from_disk.
     """
     from .formats import export_docs
-    from .inputs import InputError
 
-    with fail_cleanly_on(InputError):
-        stats = export_docs(input, output, to, labels.split(",") if labels else None)
+    with fail_cleanly():
+        stats = export_docs(input, output, to=to, labels=labels.split(",") if labels else None)
     msg.good(f"Exported {stats['docs']} docs with {stats['spans']} suggested spans -> {', '.join(stats['written'])}")
     msg.text(f"span labels: {stats['span_labels'] or '-'}; categories: {stats['cat_labels'] or '-'}")
 
@@ -97,13 +100,13 @@ def import_cli(
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the import's counts here"),
 ):
     """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`."""
-    from .corrections import Options, import_corrections, print_summary
-    from .inputs import InputError
+    from .corrections import import_corrections, print_summary
 
-    with fail_cleanly_on(InputError):
-        options = Options(policy, align, set(labels.split(",")) if labels else None, span_key)
-        columns = dict(text_column=text_column, label_column=label_column, spans_column=spans_column, span_label=span_label)
-        stats = import_corrections(input, output, fmt, lang, options, stats_json, **columns)
+    with fail_cleanly():
+        stats = import_corrections(input, output, fmt=fmt, lang=lang, policy=policy, align=align,
+                                   labels=labels.split(",") if labels else None, span_key=span_key, stats_path=stats_json,
+                                   text_column=text_column, label_column=label_column, spans_column=spans_column,
+                                   span_label=span_label)
     print_summary(stats, output)
 
 
@@ -129,12 +132,12 @@ def evaluate_cli(
     E.g. --paths.responses cache/teacher.sqlite reuses stored answers (reported as cache hits).
     """
     from .evaluate import evaluate, print_summary
-    from .inputs import InputError
-    from .teacher.base import TeacherError
 
     overrides = parse_config_overrides(ctx.args)
-    with fail_cleanly_on(InputError, TeacherError, ValueError):
-        metrics = evaluate(gold, teacher, student, rules, output, report, overrides, lang, repeats, None, task, span_key, not quiet)
+    with fail_cleanly():
+        metrics = evaluate(gold, teacher=teacher, student=student, rules=rules, output=output, report_dir=report,
+                           overrides=overrides, lang=lang, repeats=repeats, task=task, span_key=span_key,
+                           show_progress=not quiet)
     print_summary(metrics, output)
 
 
@@ -153,10 +156,9 @@ def simulate_cli(
     """
     import json
 
-    from .inputs import InputError
     from .loop.simulate import simulate_corrections
 
-    with fail_cleanly_on(InputError):
+    with fail_cleanly():
         stats = simulate_corrections(teacher, gold, output, to)
     if stats_json is not None:
         stats_json.parent.mkdir(parents=True, exist_ok=True)
@@ -184,11 +186,11 @@ def review_cli(
     Every answer is in DB the moment it is given; `import DB gold.spacy` or a
     training config (`--paths.train DB`) reads it.
     """
-    from .inputs import InputError
     from .review.server import serve
 
-    with fail_cleanly_on(InputError):
-        serve(input, db, host, port, order, student, annotator, token, overlap, labels.split(",") if labels else None)
+    with fail_cleanly():
+        serve(input, db_path=db, host=host, port=port, order=order, student=student, annotator=annotator, token=token,
+              overlap=overlap, labels=labels.split(",") if labels else None)
 
 
 @app.command("loop", context_settings=OVERRIDES)
@@ -209,14 +211,13 @@ def loop_cli(
     """
     from spacy.cli._util import import_code
 
-    from .inputs import InputError
-    from .loop.rounds import print_summary, run_loop
-    from .teacher.base import TeacherError
+    from .loop.report import print_summary
+    from .loop.rounds import run_loop
 
     import_code(code)
     overrides = parse_config_overrides(ctx.args)
-    with fail_cleanly_on(InputError, TeacherError, ValueError):
-        summary = run_loop(config, output, overrides, not quiet)
+    with fail_cleanly():
+        summary = run_loop(config, output, overrides=overrides, show_progress=not quiet)
     print_summary(summary)
 
 

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import spacy
-import srsly
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from wasabi import msg
 
+from .files import write_docs_atomic, write_json_atomic
 from .formats import read_corrections
 from .formats.common import Correction, FormatError
 from .task import INCORRECT_KEY
@@ -363,13 +363,24 @@ def _gold_spans(doc: Doc, span_key: Optional[str]) -> List[Span]:
 def import_corrections(
     inputs: Union[str, Path, Iterable],
     output: Path,
+    *,
     fmt: str = "auto",
     lang: str = "en",
-    options: Optional[Options] = None,
-    stats_json: Optional[Path] = None,
-    **read_options: Any,
+    policy: str = "latest",
+    align: str = "strict",
+    labels: Optional[Iterable[str]] = None,
+    span_key: Optional[str] = None,
+    stats_path: Optional[Path] = None,
+    **columns: Any,
 ) -> Dict[str, Any]:
-    """Read corrections, write gold docs to OUTPUT (.spacy); return the stats."""
+    """Read corrections (files, folders or comma-separated paths), write gold docs to OUTPUT (.spacy); return the stats.
+
+    policy: when annotators disagree (latest, majority, fail); align: spans off token boundaries
+    (strict: drop and report; expand / contract: snap); labels: the label set, others are dropped
+    and counted; span_key: put spans in doc.spans[KEY] instead of doc.ents; columns: CSV/TSV
+    settings (text_column, label_column, spans_column, span_label).
+    """
+    options = Options(policy, align, set(labels) if labels else None, span_key)
     output = Path(output)
     if output.suffix != ".spacy":
         raise FormatError(f"{output}: output must end in .spacy")
@@ -377,13 +388,11 @@ def import_corrections(
         nlp = spacy.blank(lang)
     except ImportError:
         raise FormatError(f"Unknown language {lang!r} (an ISO code spaCy supports, e.g. en, de)") from None
-    docs, stats = load_corrections(inputs, nlp, fmt, options, **read_options)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    docs, stats = load_corrections(inputs, nlp, fmt, options, **columns)
+    write_docs_atomic(output, docs)
     result = stats.to_dict()
-    if stats_json is not None:
-        Path(stats_json).parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(stats_json, result)
+    if stats_path is not None:
+        write_json_atomic(Path(stats_path), result, ensure_ascii=True)
     return result
 
 

@@ -8,3 +8,7 @@ class DistillError(Exception):
 
 class InputError(DistillError, ValueError):
     """Bad input data, options or config; the message names the file and line."""
+
+
+class ConfigError(InputError):
+    """A setting in a config or an option is wrong; the message says which and what is allowed."""

@@ -168,7 +168,7 @@ def test_annotate_behind_llama_cpp_server(tmp_path, texts, input_txt, llama_serv
     store = tmp_path / "store.sqlite"
     overrides = server_overrides(llama_server.base_url, store)
 
-    stats = annotate(TEACHER_NER_CFG, input_path, tmp_path / "out.spacy", tmp_path / "stats.json",
+    stats = annotate(TEACHER_NER_CFG, input_path, tmp_path / "out.spacy", stats_path=tmp_path / "stats.json",
                      overrides=overrides, show_progress=False)
     assert srsly.read_json(tmp_path / "stats.json") == stats
     # Overriding the nested section replaced it: the LlamaCpp model_path subsection is gone,
@@ -178,7 +178,7 @@ def test_annotate_behind_llama_cpp_server(tmp_path, texts, input_txt, llama_serv
     check_grammar_not_vacuous(docs)
     assert all(d.user_data["teacher"]["identity"]["kind"] == "OpenAICompatible" for d in docs)
 
-    again = annotate(TEACHER_NER_CFG, input_path, tmp_path / "again.spacy", tmp_path / "again.json",
+    again = annotate(TEACHER_NER_CFG, input_path, tmp_path / "again.spacy", stats_path=tmp_path / "again.json",
                      overrides=overrides, show_progress=False)
     assert again["http_requests"] == 0
     docs_again = check_run(tmp_path / "again.spacy", again, store, texts, line_numbers, "tiny-teacher",

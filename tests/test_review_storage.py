@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from corrections_helpers import iob, spans_of, teacher_doc, write_docs
 from spacy_distill.cli import app
 from spacy_distill.corpus import create_corrections_reader
-from spacy_distill.corrections import Options, import_corrections
+from spacy_distill.corrections import import_corrections
 from spacy_distill.formats import detect_format, read_corrections
 from spacy_distill.formats.common import FormatError
 from spacy_distill.review import storage
@@ -167,7 +167,7 @@ def test_import_merges_annotators_by_policy(tmp_path, ner_db):
     for name, spans in (("alice", [{"start": 0, "end": 1, "label": "PERSON"}]), ("bob", [{"start": 0, "end": 1, "label": "PERSON"}]), ("carol", [])):
         doc = ner_db.next_doc(name, overlap=True)
         answer(ner_db, doc, annotator=name, spans=spans)
-    stats = import_corrections(tmp_path / "review.db", tmp_path / "gold.spacy", options=Options(policy="majority"))
+    stats = import_corrections(tmp_path / "review.db", tmp_path / "gold.spacy", policy="majority")
     gold = list(DocBin().from_disk(tmp_path / "gold.spacy").get_docs(NLP.vocab))
     assert stats["conflicts"] == 1 and spans_of(gold[0]) == [(0, 5, "PERSON")]
 

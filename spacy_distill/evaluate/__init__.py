@@ -12,6 +12,7 @@ do not rename its keys:
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..errors import InputError
 from ..files import write_json_atomic
 from ..task import Task, detect_task
 from .report import print_summary, write_report
@@ -23,6 +24,7 @@ __all__ = ["Task", "detect_task", "evaluate", "load_gold", "print_summary", "sco
 
 def evaluate(
     gold_path: Path,
+    *,
     teacher: Optional[Path] = None,
     student: Optional[Path] = None,
     rules: Optional[Path] = None,
@@ -46,7 +48,7 @@ def evaluate(
     from . import systems
 
     if teacher is None and student is None and rules is None:
-        raise ValueError("Nothing to evaluate: give --teacher, --student and/or --rules")
+        raise InputError("Nothing to evaluate: give --teacher, --student and/or --rules")
     gold_path = Path(gold_path)
     gold = load_gold(gold_path, lang)
     the_task = detect_task(gold, task, span_key)

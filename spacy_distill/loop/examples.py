@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 from spacy.util import load_config
 from thinc.api import Config
 
+from ..errors import ConfigError
 from .settings import LoopConfigError, TeacherSettings
 
 
@@ -36,7 +37,7 @@ def wrap_teacher_config(config: Dict[str, Any], examples: List[str], n: int, kee
     """
     llm_names = [name for name, comp in config["components"].items() if comp.get("factory") == "llm"]
     if not llm_names:
-        raise ValueError("The teacher config has no spacy-llm `llm` component")
+        raise ConfigError("The teacher config has no spacy-llm `llm` component")
     name = llm_names[0]
     prefix = f"${{components.{name}.task."
     _rewrite_refs(config, prefix, f"${{components.{name}.task.task.")

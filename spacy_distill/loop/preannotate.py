@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from spacy.tokens import Doc
 from spacy.util import filter_spans
 
+from ..errors import ConfigError
 from ..task import SpanTuple, Task, span_tuples, top_label
 
 MODES = ("teacher", "student", "vote", "best", "fewest_edits")
@@ -91,7 +92,7 @@ def choose(mode: str, sources: Dict[str, List[Doc]], task: Task, previous: Dict[
     previous: last round's metrics per system; previous_edits: last round's edits per doc per source.
     """
     if mode not in MODES:
-        raise ValueError(f"Unknown pre-annotation {mode!r}; choose one of {', '.join(MODES)}")
+        raise ConfigError(f"Unknown pre-annotation {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "fewest_edits":
         return fewest_edits(sources, task, previous_edits or {})
     if mode == "teacher" or "student" not in sources:

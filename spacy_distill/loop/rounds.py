@@ -32,7 +32,7 @@ from ..teacher.annotate import load_teacher, teacher_pipe
 from .examples import round_teacher_config
 from .layout import ROUNDS_FILE, is_finished, round_dir, round_entry
 from .preannotate import choose, vote_source, with_annotations
-from .report import print_round, print_summary  # noqa: F401  (print_summary: the CLI's)
+from .report import print_round
 from .settings import LoopSettings, read_settings
 from .simulate import count_edits
 from .sources import Batch, WaitingForCorrections, schema_for
@@ -45,7 +45,7 @@ class LoopError(InputError):
     """The loop cannot go on; the message says why and what to do."""
 
 
-def run_loop(config_path: Path, output_dir: Path, overrides: Optional[Dict[str, Any]] = None,
+def run_loop(config_path: Path, output_dir: Path, *, overrides: Optional[Dict[str, Any]] = None,
              show_progress: bool = True) -> Dict[str, Any]:
     """Run (or continue) the loop in CONFIG, writing into OUTPUT; return the summary."""
     settings = read_settings(Path(config_path), overrides)

@@ -32,6 +32,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
+from ..errors import ConfigError
 from ..task import Task, disagreement
 from .similarity import jaccard, token_set
 
@@ -63,7 +64,7 @@ class Strategy:
 
     def __init__(self, max_similarity: float = 0.5):
         if not 0.0 <= max_similarity <= 1.0:
-            raise ValueError(f"max_similarity must be between 0 and 1, got {max_similarity}")
+            raise ConfigError(f"max_similarity must be between 0 and 1, got {max_similarity}")
         self.max_similarity = max_similarity
 
     def select(self, candidates: Candidates, n: int) -> Selection:
@@ -98,7 +99,7 @@ class Disagreement(Strategy):
     def __init__(self, max_similarity: float = 0.5, n_candidates: int = 200):
         super().__init__(max_similarity)
         if n_candidates < 0:
-            raise ValueError(f"n_candidates must be 0 (all) or more, got {n_candidates}")
+            raise ConfigError(f"n_candidates must be 0 (all) or more, got {n_candidates}")
         self.n_candidates = n_candidates
 
     def select(self, candidates: Candidates, n: int) -> Selection:
@@ -194,7 +195,7 @@ def _component(nlp: Language, factory_names: Sequence[str]) -> Tuple[str, Any]:
     for name, pipe in nlp.pipeline:
         if nlp.get_pipe_meta(name).factory in factory_names:
             return name, pipe
-    raise ValueError(f"The student has no {' or '.join(factory_names)} component (pipeline: {nlp.pipe_names})")
+    raise ConfigError(f"The student has no {' or '.join(factory_names)} component (pipeline: {nlp.pipe_names})")
 
 
 def _ner_uncertainty(nlp: Language, texts: List[str], beam_width: int) -> List[float]:

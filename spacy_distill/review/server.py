@@ -68,6 +68,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(
     input_path: Path,
+    *,
     db_path: Path,
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -79,7 +80,13 @@ def serve(
     labels: Optional[Sequence[str]] = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve the review page until interrupted (Ctrl+C)."""
+    """Serve the review page for the teacher docs in INPUT (.spacy) until interrupted (Ctrl+C).
+
+    Answers go to the SQLite database DB_PATH the moment they are given. order: as-is,
+    disagreement (needs `student`, a pipeline directory) or uncertainty; token: required on any
+    address but loopback; overlap: every annotator answers every doc; labels: offered even if
+    the teacher never used them; say: where the start-up lines go.
+    """
     import uvicorn
 
     token = token or None

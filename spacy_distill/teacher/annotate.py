@@ -51,12 +51,13 @@ def annotate(
     config_path: Path,
     input_path: Path,
     output_path: Path,
+    *,
     stats_path: Optional[Path] = None,
     overrides: Optional[Dict[str, Any]] = None,
     text_field: str = "text",
     batch_size: Optional[int] = None,
-    show_progress: bool = True,
     limit: Optional[int] = None,
+    show_progress: bool = True,
 ) -> Dict[str, Any]:
     """Annotate INPUT with the teacher in CONFIG, write OUTPUT (.spacy or .jsonl); return the stats.
 

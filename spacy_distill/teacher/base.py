@@ -12,10 +12,11 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..errors import ConfigError, DistillError
 from .store import ResponseStore, prompt_key
 
 
-class TeacherError(RuntimeError):
+class TeacherError(DistillError, RuntimeError):
     """An LLM request failed for good (after retries). Answers before it are stored."""
 
     def __init__(self, message: str, prompt_index: int):
@@ -30,7 +31,7 @@ class StoredModel(abc.ABC):
 
     def __init__(self, store: Optional[ResponseStore], concurrency: int = 1):
         if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
         self.store = store
         self.concurrency = concurrency
         self._lock = threading.Lock()

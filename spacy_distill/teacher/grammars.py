@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Union
 from spacy_llm.registry import registry
 from spacy_llm.util import split_labels
 
+from ..errors import ConfigError
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -56,7 +58,7 @@ class SpanGrammar:
     ):
         self.labels = split_labels(labels)
         if not self.labels:
-            raise ValueError("SpanGrammar needs at least one label")
+            raise ConfigError("SpanGrammar needs at least one label")
         self.max_spans = max_spans
         self.max_phrase_tokens = max_phrase_tokens
         self.text_marker = text_marker
@@ -69,7 +71,7 @@ class SpanGrammar:
     def prompt_text(self, prompt: str) -> str:
         """The text to annotate: after the last text marker, before the answer marker."""
         if self.text_marker not in prompt:
-            raise ValueError(f"SpanGrammar: the prompt has no text marker {self.text_marker!r}")
+            raise ConfigError(f"SpanGrammar: the prompt has no text marker {self.text_marker!r}")
         return prompt.rsplit(self.text_marker, 1)[1].rsplit(self.answer_marker, 1)[0]
 
     def __call__(self, prompt: str) -> str:

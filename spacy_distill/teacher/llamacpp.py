@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Unio
 
 from spacy_llm.registry import registry
 
+from ..errors import ConfigError
 from .base import StoredModel
 from .grammars import grammar_for, grammar_identity
 from .store import ResponseStore
@@ -45,14 +46,14 @@ class LlamaCppModel(StoredModel):
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise ValueError(
+            raise ConfigError(
                 "spacy_distill.LlamaCpp.v1 needs llama-cpp-python: pip install 'spacy-distill[local]'"
             ) from None
         path = Path(model_path)
         if not path.exists():
-            raise ValueError(f"GGUF model file not found: {path}")
+            raise ConfigError(f"GGUF model file not found: {path}")
         if endpoint not in ("chat", "completions"):
-            raise ValueError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}")
+            raise ConfigError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}")
         self.model_path = path
         self.endpoint = endpoint
         self.options = {**DEFAULT_OPTIONS, **(options or {})}
@@ -73,7 +74,7 @@ class LlamaCppModel(StoredModel):
 
         sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode("utf-8"), b"root")
         if not sampler:
-            raise ValueError(f"llama.cpp rejected the grammar:\n{text[:500]}")
+            raise ConfigError(f"llama.cpp rejected the grammar:\n{text[:500]}")
         llama_cpp.llama_sampler_free(sampler)
         return llama_cpp.LlamaGrammar.from_string(text, verbose=False)
 

@@ -14,6 +14,7 @@ import httpx
 import openai
 from spacy_llm.registry import registry
 
+from ..errors import ConfigError
 from .base import StoredModel
 from .grammars import grammar_for, grammar_identity
 from .store import ResponseStore
@@ -41,7 +42,7 @@ class OpenAICompatibleModel(StoredModel):
     ):
         super().__init__(store=store, concurrency=concurrency)
         if endpoint not in ("chat", "completions"):
-            raise ValueError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}")
+            raise ConfigError(f"endpoint must be 'chat' or 'completions', got {endpoint!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.endpoint = endpoint
@@ -55,7 +56,7 @@ class OpenAICompatibleModel(StoredModel):
         if api_key_env:
             api_key = os.environ.get(api_key_env, "")
             if not api_key:
-                raise ValueError(
+                raise ConfigError(
                     f"The teacher's config names the API key variable {api_key_env!r}, "
                     f"but it is not set in the environment."
                 )

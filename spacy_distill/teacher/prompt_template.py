@@ -3,6 +3,8 @@ from pathlib import Path
 
 from spacy_llm.registry import registry
 
+from ..errors import ConfigError
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
@@ -12,5 +14,5 @@ def make_template(name: str) -> str:
     path = TEMPLATE_DIR / f"{name}.jinja"
     if not path.exists():
         available = sorted(p.stem for p in TEMPLATE_DIR.glob("*.jinja"))
-        raise ValueError(f"No packaged template {name!r}; available: {available}")
+        raise ConfigError(f"No packaged template {name!r}; available: {available}")
     return path.read_text(encoding="utf8")

@@ -30,6 +30,7 @@ from spacy.training import Example
 from spacy_llm.registry import registry
 
 from ..corrections import expand_paths, load_corrections
+from ..errors import ConfigError
 from .similarity import TfidfIndex
 from .spacy_llm import prompt_example_type, prompt_examples, set_prompt_examples
 
@@ -75,7 +76,7 @@ class SimilarExamplesTask:
     def _to_example(self, doc: Doc) -> Optional[Any]:
         example_type = prompt_example_type(self._inner)
         if example_type is None:
-            raise ValueError(f"{type(self._inner).__name__} has no few-shot example type; wrap a spacy-llm built-in task")
+            raise ConfigError(f"{type(self._inner).__name__} has no few-shot example type; wrap a spacy-llm built-in task")
         try:
             return example_type.generate(Example(doc, doc), self._inner)
         except (KeyError, ValueError):  # e.g. a span group the doc does not have

@@ -14,10 +14,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
+from confection import ConfigValidationError
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy_llm.tasks.textcat.parser import parse_responses_v1_v2_v3
 from spacy_llm.util import assemble
+
+from ..errors import ConfigError
 
 LLM_COMPONENT_CLASS = "LLMWrapper"
 
@@ -25,14 +28,17 @@ LLM_COMPONENT_CLASS = "LLMWrapper"
 def assemble_pipeline(config_path: Path, overrides: Optional[Dict[str, Any]] = None) -> Language:
     """The pipeline of a config with an `llm` component (spaCy-style dotted overrides)."""
     with quiet_llm_warnings():
-        return assemble(config_path, overrides=overrides or {})
+        try:
+            return assemble(config_path, overrides=overrides or {})
+        except ConfigValidationError as e:  # a typo in the config or an override: name the file
+            raise ConfigError(f"{config_path}: {e}") from None
 
 
 def llm_component_name(nlp: Language) -> str:
     """The name of the pipeline's (first) spacy-llm `llm` component."""
     names = [name for name, pipe in nlp.pipeline if type(pipe).__name__ == LLM_COMPONENT_CLASS]
     if not names:
-        raise ValueError("The teacher config has no spacy-llm `llm` component")
+        raise ConfigError("The teacher config has no spacy-llm `llm` component")
     return names[0]
 
 

@@ -20,8 +20,18 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
-from .common import Correction, FormatError, check_span_text, get
-from .common import read_json_array, read_text, span_from_dict, stable_hash, teacher_info
+from .common import (
+    Correction,
+    FormatError,
+    check_span_text,
+    get,
+    read_json_array,
+    read_text,
+    span_from_dict,
+    stable_hash,
+    teacher_info,
+)
+from .registry import Format, register
 
 SPAN, LABEL, MULTI = "span", "label_selection", "multi_label_selection"
 
@@ -177,3 +187,14 @@ def _add_answer(correction: Correction, kind: Optional[str], question: str, valu
         if labels is None or not all(isinstance(v, str) for v in labels):
             raise FormatError(f"{source}: the answer to label question {question!r} must be a label or list of labels, got {value!r:.60}")
         correction.cats = {**(correction.cats or {}), **{label: 1.0 for label in labels}}
+
+
+def is_record(record: Dict[str, Any]) -> bool:
+    """A nested record (fields) or a flat one (QUESTION.responses)."""
+    return "fields" in record or any(k.endswith(".responses") for k in record)
+
+
+FORMAT = register(Format(
+    "argilla", read, write, suffix="", description="Argilla v2 dataset folder (rg.Dataset.to_disk / from_disk)",
+    detect_file=lambda path: path.is_dir() and (path / "records.json").exists(), detect_record=is_record, priority=30,
+))

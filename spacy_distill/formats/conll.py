@@ -12,9 +12,12 @@ from typing import Iterator, List
 from spacy.training.converters import conll_ner_to_docs
 
 from .common import Correction, FormatError, SpanAnn, read_text
+from .registry import Format, register
 
 TAG = re.compile(r"^(O|[BIELSU]-\S+)$")
 DOC_DELIMITER = "-DOCSTART- -X- O O"
+SUFFIXES = (".conll", ".iob", ".bio")
+SNIFFED = (".tsv", ".txt")  # CoNLL if every line starts like token ... IOB-tag
 
 
 def read(path: Path) -> Iterator[Correction]:
@@ -56,3 +59,20 @@ def read(path: Path) -> Iterator[Correction]:
             tokens=[(t.text, t.idx, t.idx + len(t)) for t in doc],
             key=f"{path}:{start}",
         )
+
+
+def is_conll(path: Path) -> bool:
+    """A file with a CoNLL suffix, or a .tsv/.txt file whose first 50 lines look like CoNLL."""
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix not in SUFFIXES + SNIFFED:
+        return False
+    if suffix in SUFFIXES:
+        return True
+    lines = [line.split() for line in read_text(path).splitlines()[:50] if line.strip()]
+    return all(len(parts) >= 2 and TAG.match(parts[-1]) for parts in lines if parts[0] != "-DOCSTART-")
+
+
+FORMAT = register(Format(
+    "conll", read, None, suffix=".conll", description="CoNLL / BIO corpus (token ... IOB tag), read only",
+    detect_file=is_conll, priority=40,
+))

@@ -15,6 +15,9 @@ from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
 from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_jsonl, span_from_dict, teacher_info
+from .registry import Format, any_key, register
+
+KEYS = {"label", "labels", "entities", "cats"}  # any of them (and none of another tool's): a doccano record
 
 
 def doc_to_record(doc: Doc, schema: Task) -> Dict[str, Any]:
@@ -82,3 +85,9 @@ def _category(item: Any, source: str) -> str:
     if not isinstance(item, str):
         raise FormatError(f"{source}: a category must be a string, got {item!r:.80}")
     return item
+
+
+FORMAT = register(Format(
+    "doccano", read, write, suffix=".jsonl", description="doccano JSONL (sequence labelling, text classification, or both)",
+    detect_record=any_key(KEYS), priority=60,
+))

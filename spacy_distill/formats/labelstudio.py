@@ -19,9 +19,11 @@ from spacy.tokens import Doc
 
 from ..task import Task, doc_spans
 from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_json_array, teacher_info
+from .registry import Format, any_key, register
 
 SPANS_CONTROL = "label"
 CATS_CONTROL = "category"
+KEYS = {"data", "annotations", "predictions"}  # any of them: a Label Studio task
 
 
 def label_config(schema: Task) -> str:
@@ -37,7 +39,7 @@ def label_config(schema: Task) -> str:
         lines.append(f'  <Choices name="{CATS_CONTROL}" toName="text" choice="{choice}">')
         lines += [f"    <Choice value={quoteattr(label)}/>" for label in schema.cat_labels]
         lines.append("  </Choices>")
-    return "\n".join(lines + ["</View>", ""])
+    return "\n".join([*lines, "</View>", ""])
 
 
 def doc_to_task(doc: Doc, schema: Task, index: int) -> Dict[str, Any]:
@@ -146,3 +148,9 @@ def _timestamp(value: Any, source: str) -> Optional[float]:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise FormatError(f"{source}: unreadable date {value!r}") from None
+
+
+FORMAT = register(Format(
+    "labelstudio", read, write, suffix=".json", description="Label Studio JSON tasks (+ OUTPUT's stem .label_config.xml)",
+    detect_record=any_key(KEYS), priority=20,
+))

@@ -15,10 +15,21 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
-from .common import Correction, FormatError, SpanAnn, check_span_text
-from .common import get, read_jsonl, span_from_dict, stable_hash, teacher_info
+from .common import (
+    Correction,
+    FormatError,
+    SpanAnn,
+    check_span_text,
+    get,
+    read_jsonl,
+    span_from_dict,
+    stable_hash,
+    teacher_info,
+)
+from .registry import Format, any_key, register
 
 BINARY_SPAN_VIEWS = ("ner", "spans")
+KEYS = {"answer", "_input_hash", "tokens", "accept", "options", "_view_id", "spans"}  # any of them: a Prodigy task
 
 
 def doc_to_task(doc: Doc, schema: Task) -> Dict[str, Any]:
@@ -122,3 +133,9 @@ def _span(obj: Any, text: str, tokens, source: str) -> SpanAnn:
                 f"{span.token_start}/{span.token_end}, which do not match its character offsets"
             )
     return span
+
+
+FORMAT = register(Format(
+    "prodigy", read, write, suffix=".jsonl", description="Prodigy JSONL (ner_manual, spans_manual, choice and binary views)",
+    detect_record=any_key(KEYS), priority=50,
+))

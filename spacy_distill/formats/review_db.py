@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .common import Correction, FormatError, SpanAnn
+from .registry import Format, register
 
 
 def is_review_db(path: Path) -> bool:
@@ -57,3 +58,9 @@ def read(path: Path) -> Iterator[Correction]:
             timestamp=a["created"],
             meta=a["meta"] if isinstance(a["meta"], dict) else {},
         )
+
+
+FORMAT = register(Format(
+    "review", read, None, suffix=".db", description="the database of `spacy-distill review`, read only",
+    detect_file=is_review_db, priority=10,
+))

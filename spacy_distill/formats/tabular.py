@@ -8,10 +8,14 @@ Columns are named by header, or by 0-based index for files without a header
 import csv
 import io
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 from .common import Correction, FormatError, SpanAnn, read_text
+from .registry import Format, register
+
+OPTIONS = ("text_column", "label_column", "spans_column", "span_label")
 
 
 def read(
@@ -69,3 +73,13 @@ def offsets_to_spans(value: str, label: str, source: str) -> List[SpanAnn]:
         else:
             spans.append(SpanAnn(i, i + 1, label))
     return spans
+
+
+CSV = register(Format(
+    "csv", partial(read, delimiter=","), None, suffix=".csv", description="CSV corpus (text and label/spans columns), read only",
+    options=OPTIONS,
+))
+TSV = register(Format(
+    "tsv", partial(read, delimiter="\t"), None, suffix=".tsv", description="TSV corpus (text and label/spans columns), read only",
+    options=OPTIONS,
+))

@@ -6,12 +6,12 @@ downstream reads them exactly as it would read a real expert's work.
 """
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from ..formats import EXPORTERS
+from ..formats import get_format
 from ..formats.common import FormatError
 from ..task import SpanTuple, Task, doc_spans, positive_cats, span_tuples, teacher_task, top_label
 
@@ -23,7 +23,7 @@ def span_edits(suggested: List[SpanTuple], gold: List[SpanTuple]) -> Counter:
     edits: Counter = Counter()
     open_gold = [g for g in gold if g not in suggested]
     edits["kept"] = len(gold) - len(open_gold)
-    for start, end, label in (s for s in suggested if s not in gold):
+    for start, end, _label in (s for s in suggested if s not in gold):
         same_place = next((g for g in open_gold if g[:2] == (start, end)), None)
         overlapping = same_place or next((g for g in open_gold if g[0] < end and start < g[1]), None)
         if overlapping is None:
@@ -87,6 +87,7 @@ def simulate_corrections(
     teacher_path: Path, gold_path: Path, output_path: Path, to: str = "prodigy"
 ) -> Dict[str, Any]:
     """Correct every teacher doc that has a gold doc with the same text; return the edit counts."""
+    tool = get_format(to, write=True)
     vocab = Vocab()
     teacher = _read_docbin(Path(teacher_path), vocab)
     gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
@@ -95,7 +96,7 @@ def simulate_corrections(
     if not corrected:
         raise FormatError(f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text")
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    EXPORTERS[to].write(corrected, Path(output_path), task)
+    tool.write(corrected, Path(output_path), task)
     counts = count_edits(teacher, gold_by_text, task)
     return {
         "docs": counts["docs"],

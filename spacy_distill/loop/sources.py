@@ -20,7 +20,7 @@ from spacy.util import registry
 
 from ..corrections import Options, load_corrections
 from ..evaluate.scoring import load_gold
-from ..formats import EXPORTERS
+from ..formats import exporters, get_format
 from ..inputs import InputError
 from ..task import Task
 from .simulate import corrected_doc
@@ -55,11 +55,12 @@ class SimulatedExpert:
     kind = "simulated"
 
     def __init__(self, gold: str, lang: str = "en", to: str = "prodigy"):
-        if to not in EXPORTERS:
-            raise ValueError(f"Unknown tool format {to!r}; choose one of {', '.join(EXPORTERS)}")
+        if to not in exporters():
+            raise ValueError(f"Unknown tool format {to!r}; choose one of {', '.join(exporters())}")
         self.gold_path = Path(gold)
         self.lang = lang
         self.to = to
+        self.tool = get_format(to, write=True)
         self._gold: Optional[Dict[str, Doc]] = None
 
     def gold_by_text(self) -> Dict[str, Doc]:
@@ -75,9 +76,8 @@ class SimulatedExpert:
         missing = len(batch.suggestions) - len(corrected)
         if not corrected:
             raise InputError(f"{self.gold_path}: none of the {len(batch.texts)} selected texts has a gold doc")
-        suffix = ".json" if self.to == "labelstudio" else "" if self.to == "argilla" else ".jsonl"
-        tool_file = batch.dir / f"corrections{suffix}"
-        EXPORTERS[self.to].write(corrected, tool_file, batch.task)
+        tool_file = batch.dir / f"corrections{self.tool.suffix}"
+        self.tool.write(corrected, tool_file, batch.task)
         by_text = read_back(tool_file, batch.task, self.lang)
         note = "simulated expert (corrects from gold; a stand-in for a person)"
         if missing:
@@ -102,13 +102,13 @@ class ImportedCorrections:
         by_text = read_back(self.path, batch.task, self.lang, self.policy) if self.path.exists() else {}
         docs = [by_text.get(t) for t in batch.texts]
         answered = sum(d is not None for d in docs)
-        needed = max(1, int(round(self.min_answered * len(batch.texts))))
+        needed = max(1, round(self.min_answered * len(batch.texts)))
         if answered < needed:
             suggestions = batch.dir / "suggestions.spacy"
             if self.review_hint:
                 how = f"spacy-distill review {suggestions} --db {self.path}"
             else:
-                how = (f"spacy-distill export {suggestions} TASKS --to prodigy|labelstudio|doccano|argilla, "
+                how = (f"spacy-distill export {suggestions} TASKS --to {'|'.join(exporters())}, "
                        f"correct them in the tool and save its export as {self.path}")
             raise WaitingForCorrections(
                 f"Round {batch.round} waits for corrections: {answered} of the {len(batch.texts)} selected docs are "

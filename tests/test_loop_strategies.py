@@ -8,7 +8,6 @@ import spacy
 from spacy.training import Example
 from spacy.util import load_config, registry
 
-from spacy_distill.evaluate.scoring import Task
 from spacy_distill.loop.examples import wrap_teacher_config
 from spacy_distill.loop.preannotate import choose, label_winners, vote
 from spacy_distill.loop.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
@@ -23,6 +22,7 @@ from spacy_distill.loop.strategies import (
     diverse_top,
     student_uncertainty,
 )
+from spacy_distill.task import Task
 from spacy_distill.teacher.similar_examples import SimilarExamplesTask
 from spacy_distill.teacher.similarity import TfidfIndex
 

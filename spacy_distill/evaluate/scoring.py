@@ -28,7 +28,7 @@ from spacy.training import Example
 
 from ..corrections import load_corrections
 from ..inputs import InputError
-from ..task import Task, detect_task  # noqa: F401  (detect_task: imported from here by evaluate/__init__.py, loop/rounds.py)
+from ..task import Task
 
 
 def load_gold(path: Path, lang: str = "en", **read_options: Any) -> List[Doc]:

@@ -11,7 +11,6 @@ entry-point group `spacy_distill_formats`. `read_corrections` yields the
 import importlib
 import pkgutil
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Dict, Iterator, List, Optional
 
 from spacy.tokens import DocBin
@@ -37,12 +36,6 @@ __all__ = [
     "readers",
     "register",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "EXPORTERS":  # the old dict, read only: use get_format(name, write=True) / exporters()
-        return MappingProxyType({n: fmt for n, fmt in all_formats().items() if fmt.write is not None})
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def detect_format(path: Path) -> str:

@@ -13,7 +13,6 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from spacy.tokens import Doc
 
 from ..inputs import InputError
-from ..task import teacher_task as schema_of  # noqa: F401  (imported from here by teacher/annotate.py)
 
 ANSWERS = ("accept", "reject", "ignore", "none")  # "none": seen but not annotated (pending, draft)
 

@@ -23,7 +23,7 @@ from wasabi import msg
 from ..evaluate import evaluate
 from ..evaluate.scoring import load_gold
 from ..files import count_docs, read_docs, read_json, write_docs_atomic, write_json_atomic, write_text_atomic
-from ..formats import EXPORTERS
+from ..formats import get_format
 from ..inputs import InputError, Record, read_records
 from ..rules.apply import rules_pipeline
 from ..student import best_model, train_student
@@ -35,7 +35,7 @@ from .preannotate import choose, vote_source, with_annotations
 from .report import print_round
 from .settings import LoopSettings, read_settings
 from .simulate import count_edits
-from .sources import Batch, WaitingForCorrections, schema_for
+from .sources import Batch, WaitingForCorrections
 from .strategies import Candidates
 
 SOURCES = ("teacher", "student", "rules", "vote")
@@ -267,7 +267,7 @@ class Loop:
         for doc in shown:
             doc.user_data["suggested_by"] = suggested_by
         if getattr(self.s.corrections, "kind", "") != "simulated":  # for a person: the tasks to load in a tool
-            EXPORTERS["prodigy"].write(shown, rdir / "tasks.jsonl", schema_for(self.task))
+            get_format("prodigy", write=True).write(shown, rdir / "tasks.jsonl", self.task)
         write_docs_atomic(rdir / "suggestions.spacy", shown)
         if self.verbose:
             msg.info(f"Round {r}: suggestions by {suggested_by} (also counted: {', '.join(n for n in sources if n != suggested_by) or '-'})")

@@ -46,11 +46,6 @@ class Corrected:
     note: str = ""
 
 
-def schema_for(task: Task) -> Task:
-    """The task itself (exporters take the Task now); kept while rounds.py still calls it."""
-    return task
-
-
 class SimulatedExpert:
     kind = "simulated"
 

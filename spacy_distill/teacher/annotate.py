@@ -17,8 +17,8 @@ from wasabi import msg
 
 from ..files import atomic_path, write_docs_atomic, write_json_atomic
 from ..formats import prodigy
-from ..formats.common import schema_of
 from ..inputs import InputError, Record, read_records
+from ..task import teacher_task
 from .base import StoredModel, TeacherError
 from .parsing import USER_DATA_KEY, diagnostics
 from .spacy_llm import assemble_pipeline, llm_component_name, llm_io, llm_model, quiet_llm_warnings
@@ -136,7 +136,7 @@ def _write_output(docs: List[Doc], output_path: Path) -> None:
         write_docs_atomic(output_path, docs)
     else:
         with atomic_path(output_path) as tmp:
-            prodigy.write(docs, tmp, schema_of(docs))
+            prodigy.write(docs, tmp, teacher_task(docs))
 
 
 def collect_stats(docs: List[Doc], model: Any, n_empty: int, seconds: float) -> Dict[str, Any]:

@@ -7,6 +7,9 @@ import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
+from .formats import exporters, readers
+
+TOOLS = ", ".join(exporters())  # the registered formats (formats/): adding one adds it here
 app = typer.Typer(
     name="spacy-distill",
     help="Distil an LLM's annotations, corrected by your experts, into a small spaCy pipeline.",
@@ -67,7 +70,7 @@ def annotate_cli(
 def export_cli(
     input: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
     output: Path = typer.Argument(..., help="Tasks file (.jsonl for prodigy/doccano, .json for labelstudio) or folder (argilla)"),
-    to: str = typer.Option(..., "--to", help="prodigy, labelstudio, doccano or argilla"),
+    to: str = typer.Option(..., "--to", help=f"The tool: {TOOLS}"),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"),
 ):
     """Write teacher docs as review tasks, the teacher's output as suggestions to correct.
@@ -87,7 +90,7 @@ def export_cli(
 def import_cli(
     input: str = typer.Argument(..., help="Corrections: a file, a folder, or comma-separated paths (merged)"),
     output: Path = typer.Argument(..., help="Gold docs (.spacy)"),
-    fmt: str = typer.Option("auto", "--from", help="auto, prodigy, labelstudio, doccano, argilla, conll, csv or tsv"),
+    fmt: str = typer.Option("auto", "--from", help=f"Format: auto (detected from the file), {', '.join(readers())}"),
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer for texts without tokens"),
     policy: str = typer.Option("latest", "--policy", help="When annotators disagree: latest, majority or fail"),
     align: str = typer.Option("strict", "--align", help="Spans off token boundaries: strict (drop and report), expand or contract (snap)"),
@@ -100,7 +103,7 @@ def import_cli(
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the import's counts here"),
 ):
     """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`."""
-    from .corrections import import_corrections, print_summary
+    from .corpus.corrections import import_corrections, print_summary
 
     with fail_cleanly():
         stats = import_corrections(input, output, fmt=fmt, lang=lang, policy=policy, align=align,
@@ -131,7 +134,7 @@ def evaluate_cli(
 
     E.g. --paths.responses cache/teacher.sqlite reuses stored answers (reported as cache hits).
     """
-    from .evaluate import evaluate, print_summary
+    from .evaluation import evaluate, print_summary
 
     overrides = parse_config_overrides(ctx.args)
     with fail_cleanly():
@@ -146,7 +149,7 @@ def simulate_cli(
     teacher: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
     gold: Path = typer.Argument(..., help="Gold docs (.spacy, e.g. from `import`), matched to the teacher docs by text"),
     output: Path = typer.Argument(..., help="Corrections in the review tool's format (default Prodigy .jsonl)"),
-    to: str = typer.Option("prodigy", "--to", help="prodigy, labelstudio, doccano or argilla"),
+    to: str = typer.Option("prodigy", "--to", help=f"The tool: {TOOLS}"),
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the edit counts here"),
 ):
     """Stand in for the expert: correct the teacher's docs from gold annotations, counting the edits.
@@ -154,15 +157,10 @@ def simulate_cli(
     For demos and benchmarks only: a real project has a person do this step
     (`review`, or Prodigy / Label Studio / doccano / Argilla).
     """
-    import json
-
-    from .loop.simulate import simulate_corrections
+    from .rounds.simulate import simulate_corrections
 
     with fail_cleanly():
-        stats = simulate_corrections(teacher, gold, output, to)
-    if stats_json is not None:
-        stats_json.parent.mkdir(parents=True, exist_ok=True)
-        stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
+        stats = simulate_corrections(teacher, gold, output, to=to, stats_path=stats_json)
     msg.good(f"Simulated expert corrected {stats['docs']} docs -> {output} (a stand-in for a person)")
     msg.table([(kind, n) for kind, n in stats["edits"].items()] + [("edits per doc", stats["edits_per_doc"]),
               ("docs accepted unchanged", stats["docs_accepted_unchanged"]), ("teacher docs without gold", stats["docs_without_gold"])])
@@ -186,7 +184,7 @@ def review_cli(
     Every answer is in DB the moment it is given; `import DB gold.spacy` or a
     training config (`--paths.train DB`) reads it.
     """
-    from .review.server import serve
+    from .review_app.server import serve
 
     with fail_cleanly():
         serve(input, db_path=db, host=host, port=port, order=order, student=student, annotator=annotator, token=token,
@@ -211,8 +209,8 @@ def loop_cli(
     """
     from spacy.cli._util import import_code
 
-    from .loop.report import print_summary
-    from .loop.rounds import run_loop
+    from .rounds.report import print_summary
+    from .rounds.loop import run_loop
 
     import_code(code)
     overrides = parse_config_overrides(ctx.args)

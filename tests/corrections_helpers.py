@@ -33,7 +33,7 @@ def write_docs(docs: List[Doc], path: Path) -> Path:
 
 def export(docs: List[Doc], tmp: Path, fmt: str, name: str = "tasks", labels: Optional[List[str]] = None) -> Path:
     out = tmp / f"{name}{SUFFIX[fmt]}"
-    export_docs(write_docs(docs, tmp / f"{name}.spacy"), out, fmt, labels)
+    export_docs(write_docs(docs, tmp / f"{name}.spacy"), out, to=fmt, labels=labels)
     return out
 
 

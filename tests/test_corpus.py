@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from corrections_helpers import NLP, accept_all, spans_of, teacher_doc, write_docs
 from spacy_distill.cli import app
-from spacy_distill.corpus import create_corrections_reader
+from spacy_distill.corpus.reader import create_corrections_reader
 
 
 def run(*args, cwd=None):
@@ -38,7 +38,7 @@ def test_reader_resolves_from_entry_point_in_a_fresh_process(root):
     )
     result = run("-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "spacy_distill.corpus"
+    assert result.stdout.strip() == "spacy_distill.corpus.reader"
 
 
 def test_spacy_train_and_debug_data_read_corrections(root, tmp_path):

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 import canned
 from spacy_distill.cli import app
-from spacy_distill.corrections import import_corrections
-from spacy_distill.evaluate import detect_task, evaluate
+from spacy_distill.corpus.corrections import import_corrections
+from spacy_distill.evaluation import detect_task, evaluate
 
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "assets" / "fashion_brands"

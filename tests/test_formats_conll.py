@@ -2,7 +2,7 @@
 import pytest
 
 from corrections_helpers import NLP, spans_of
-from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
 CONLL = "Empire\tB-location\nState\tI-location\nrocks\tO\n\t\nHi\tO\nBob\tB-person\n"

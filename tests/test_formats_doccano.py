@@ -3,7 +3,7 @@ import pytest
 import srsly
 
 from corrections_helpers import NLP, export, spans_of, teacher_doc
-from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
 TEXT = "Levi's & Zara"

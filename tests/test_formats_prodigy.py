@@ -5,7 +5,7 @@ import pytest
 import srsly
 
 from corrections_helpers import NLP, iob, spans_of
-from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
 TEXT = "I bought Levi's jeans at Zara yesterday."  # Levi 9-13, 's 13-15, Zara 25-29

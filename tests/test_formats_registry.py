@@ -56,7 +56,7 @@ def toy():
 def test_a_registered_format_is_found_everywhere(toy, tmp_path):
     assert "toy" in readers() and "toy" in exporters() and get_format("toy", write=True) is toy
     docs = [teacher_doc("Great shoes.", ents=None, cats={"POS": 0.9, "NEG": 0.1})]
-    stats = export_docs(write_docs(docs, tmp_path / "teacher.spacy"), tmp_path / "tasks.toy", "toy")
+    stats = export_docs(write_docs(docs, tmp_path / "teacher.spacy"), tmp_path / "tasks.toy", to="toy")
     assert stats["written"] == [str(tmp_path / "tasks.toy")]
     assert detect_format(tmp_path / "tasks.toy") == "toy"
     [correction] = read_corrections(tmp_path / "tasks.toy")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from spacy.tokens import DocBin
 
 from corrections_helpers import NLP, SUFFIX, accept_all, export, spans_of, teacher_doc
-from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats import export_docs
 
 FORMATS = ["prodigy", "labelstudio", "doccano", "argilla"]
@@ -143,7 +143,7 @@ def test_annotate_export_import_chain(root, tmp_path):
     assert [spans_of(d) for d in teacher] == [[(7, 11, brand), (16, 21, brand)], [], [(0, 6, brand)]]
     for fmt in FORMATS:
         out = tmp_path / f"tasks{SUFFIX[fmt]}"
-        export_docs(tmp_path / "teacher.spacy", out, fmt)
+        export_docs(tmp_path / "teacher.spacy", out, to=fmt)
         accept_all(fmt, out)
         got, stats = load_corrections(out, NLP)
         assert [spans_of(d) for d in got] == [spans_of(d) for d in teacher], fmt

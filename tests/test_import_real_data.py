@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from corrections_helpers import NLP
-from spacy_distill.corrections import Options, load_corrections
+from spacy_distill.corpus.corrections import Options, load_corrections
 
 
 def raw_lines(path):

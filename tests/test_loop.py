@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 import canned
 from spacy_distill.cli import app
-from spacy_distill.loop import rounds as rounds_module
-from spacy_distill.loop.rounds import run_loop
+from spacy_distill.rounds import loop as loop_module
+from spacy_distill.rounds.loop import run_loop
 
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "assets" / "fashion_brands"
@@ -164,14 +164,14 @@ class Crash(RuntimeError):
 def test_crash_during_a_round_then_rerun_continues_without_losing_work(tmp_path, monkeypatch):
     config = make_project(tmp_path, budget=60)
     out = tmp_path / "out"
-    real_train = rounds_module.train_student
+    real_train = loop_module.train_student
 
     def crash_in_round_2(student, files, output, log):
         if len(files) == 2:
             raise Crash("simulated crash while training in round 2")
         return real_train(student, files, output, log)
 
-    monkeypatch.setattr(rounds_module, "train_student", crash_in_round_2)
+    monkeypatch.setattr(loop_module, "train_student", crash_in_round_2)
     with pytest.raises(Crash):
         run_loop(config, out, show_progress=False)
     status = json.loads((out / "status.json").read_text())
@@ -185,7 +185,7 @@ def test_crash_during_a_round_then_rerun_continues_without_losing_work(tmp_path,
     with sqlite3.connect(out / "responses.sqlite") as db:
         answered = {row[0] for row in db.execute("SELECT prompt FROM responses")}
 
-    monkeypatch.setattr(rounds_module, "train_student", real_train)
+    monkeypatch.setattr(loop_module, "train_student", real_train)
     sent = []
     real_complete = canned.CannedModel.complete
     monkeypatch.setattr(canned.CannedModel, "complete", lambda self, prompt: sent.append(prompt) or real_complete(self, prompt))
@@ -275,7 +275,7 @@ def test_cli_errors(tmp_path):
 
 
 def test_corrections_from_the_review_database(tmp_path):
-    from spacy_distill.review.server import prepare
+    from spacy_distill.review_app.server import prepare
 
     db_path = tmp_path / "review.sqlite"
     config = make_project(tmp_path, budget=20, corrections={"@misc": "spacy_distill.ReviewCorrections.v1", "db": str(db_path)})

@@ -13,7 +13,7 @@ from spacy.tokens import DocBin
 from spacy.util import load_config
 
 from llm_helpers import FASHION_EVAL, NER_EXAMPLES, ROOT
-from spacy_distill.loop.rounds import run_loop
+from spacy_distill.rounds.loop import run_loop
 
 pytestmark = pytest.mark.llm
 

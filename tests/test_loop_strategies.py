@@ -8,11 +8,11 @@ import spacy
 from spacy.training import Example
 from spacy.util import load_config, registry
 
-from spacy_distill.loop.examples import wrap_teacher_config
-from spacy_distill.loop.preannotate import choose, label_winners, vote
-from spacy_distill.loop.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
-from spacy_distill.loop.similarity import jaccard, token_set
-from spacy_distill.loop.strategies import (
+from spacy_distill.rounds.examples import wrap_teacher_config
+from spacy_distill.rounds.preannotate import choose, label_winners, vote
+from spacy_distill.rounds.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
+from spacy_distill.rounds.similarity import jaccard, token_set
+from spacy_distill.rounds.strategies import (
     Candidates,
     Disagreement,
     RandomSelection,
@@ -328,7 +328,7 @@ def test_fewest_edits_shows_the_cheapest_source_of_last_round():
 
 
 def test_edit_counts_per_task():
-    from spacy_distill.loop.simulate import count_edits
+    from spacy_distill.rounds.simulate import count_edits
 
     gold = cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0})
     wrong, right, empty = (cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}), cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0}),

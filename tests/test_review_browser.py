@@ -12,8 +12,8 @@ from spacy.tokens import DocBin
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corrections_helpers import iob, spans_of, teacher_doc, write_docs  # noqa: E402
-from spacy_distill.corrections import import_corrections  # noqa: E402
-from spacy_distill.review.storage import ReviewDB  # noqa: E402
+from spacy_distill.corpus.corrections import import_corrections  # noqa: E402
+from spacy_distill.review_app.storage import ReviewDB  # noqa: E402
 from test_review_server import start_server, stop_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

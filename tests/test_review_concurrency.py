@@ -8,8 +8,8 @@ import httpx
 from spacy.tokens import DocBin
 
 from corrections_helpers import NLP, teacher_doc, write_docs
-from spacy_distill.corrections import import_corrections
-from spacy_distill.review.storage import ReviewDB
+from spacy_distill.corpus.corrections import import_corrections
+from spacy_distill.review_app.storage import ReviewDB
 from test_review_server import start_server, stop_server
 
 NAMES = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"]

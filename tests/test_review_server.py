@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from corrections_helpers import teacher_doc, write_docs
 from spacy_distill.cli import app as cli_app
-from spacy_distill.review.server import STATIC, Settings, allowed_hosts, check_token, create_app, prepare
-from spacy_distill.review.storage import ReviewError
+from spacy_distill.review_app.server import STATIC, Settings, allowed_hosts, check_token, create_app, prepare
+from spacy_distill.review_app.storage import ReviewError
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "s3cret-token-for-tests-0123456789"

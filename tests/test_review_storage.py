@@ -9,14 +9,14 @@ from typer.testing import CliRunner
 
 from corrections_helpers import iob, spans_of, teacher_doc, write_docs
 from spacy_distill.cli import app
-from spacy_distill.corpus import create_corrections_reader
-from spacy_distill.corrections import import_corrections
+from spacy_distill.corpus.reader import create_corrections_reader
+from spacy_distill.corpus.corrections import import_corrections
 from spacy_distill.formats import detect_format, read_corrections
 from spacy_distill.formats.common import FormatError
-from spacy_distill.review import storage
-from spacy_distill.review.ordering import disagreement, order_docs, uncertainty
-from spacy_distill.review.server import client_doc, prepare
-from spacy_distill.review.storage import Conflict, ReviewDB, ReviewError
+from spacy_distill.review_app import storage
+from spacy_distill.review_app.ordering import disagreement, order_docs, uncertainty
+from spacy_distill.review_app.server import client_doc, prepare
+from spacy_distill.review_app.storage import Conflict, ReviewDB, ReviewError
 from spacy_distill.task import Task
 
 NLP = spacy.blank("en")
@@ -39,7 +39,7 @@ def ner_db(tmp_path):
 
 def answer(db, doc, annotator="alice", kind="accept", spans=None, cats=None, request_id=None):
     """Answer as the page does: spans as token offsets, checked by the server's check_answer."""
-    from spacy_distill.review.server import check_answer
+    from spacy_distill.review_app.server import check_answer
 
     body = {"spans": spans if spans is not None else client_doc(doc)["suggestion"]["spans"], "cats": cats}
     checked_spans, checked_cats = check_answer(body, kind, doc, db.schema)

@@ -5,9 +5,9 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_distill.corrections import import_corrections
+from spacy_distill.corpus.corrections import import_corrections
 from spacy_distill.formats.common import FormatError
-from spacy_distill.loop.simulate import simulate_corrections, span_edits
+from spacy_distill.rounds.simulate import simulate_corrections, span_edits
 
 
 @pytest.mark.parametrize(

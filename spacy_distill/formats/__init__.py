@@ -72,8 +72,11 @@ def read_corrections(path: Path, fmt: str = "auto", **options: Any) -> Iterator[
     return reader.read(path, **{k: v for k, v in options.items() if k in reader.options and v is not None})
 
 
-def export_docs(input_path: Path, output_path: Path, to: str, labels: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Write the teacher docs in INPUT (.spacy) as review tasks for the tool `to`; return counts."""
+def export_docs(input_path: Path, output_path: Path, *, to: str, labels: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Write the teacher docs in INPUT (.spacy) as review tasks for the tool `to`; return counts.
+
+    labels: offered to the reviewers even if the teacher never used them.
+    """
     writer = get_format(to, write=True)
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.exists():

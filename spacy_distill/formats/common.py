@@ -2,7 +2,7 @@
 provenance exporters write, and JSON/JSONL reading that names file and line.
 
 A reader turns each annotator's answer about one text into a `Correction`;
-`spacy_distill.corrections` aligns, merges and turns them into gold docs.
+`spacy_distill.corpus.corrections` aligns, merges and turns them into gold docs.
 """
 import hashlib
 import json

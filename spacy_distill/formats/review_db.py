@@ -15,13 +15,13 @@ from .registry import Format, register
 
 
 def is_review_db(path: Path) -> bool:
-    from ..review.tables import is_review_db as check  # plain sqlite3: no import of the review app
+    from ..review_app.tables import is_review_db as check  # plain sqlite3: no import of the review app
 
     return check(path)
 
 
 def read(path: Path) -> Iterator[Correction]:
-    from ..review.storage import ReviewDB, ReviewError  # the database layer only (task.py, sqlite3): no cycle
+    from ..review_app.storage import ReviewDB, ReviewError  # the database layer only (task.py, sqlite3): no cycle
 
     try:
         db = ReviewDB(path, readonly=True)

@@ -18,7 +18,7 @@ exist, the task's static examples from its config are used:
 
 The prompt changes with the examples, so the response store never reuses an answer given
 with other examples. The loop writes this wrapping into its teacher configs
-(`spacy_distill.loop.examples.wrap_teacher_config`).
+(`spacy_distill.rounds.examples.wrap_teacher_config`).
 """
 import warnings
 from pathlib import Path
@@ -29,7 +29,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy_llm.registry import registry
 
-from ..corrections import expand_paths, load_corrections
+from ..corpus.corrections import expand_paths, load_corrections
 from ..errors import ConfigError
 from .similarity import TfidfIndex
 from .spacy_llm import prompt_example_type, prompt_examples, set_prompt_examples

@@ -46,7 +46,7 @@ MAX_BODY = 1_000_000
 MAX_SPANS = 2000
 ANNOTATOR = re.compile(r"[\w .@+\-]{1,64}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{8,100}")
-log = logging.getLogger("spacy_distill.review")
+log = logging.getLogger("spacy_distill.review_app")
 
 
 # -- starting -------------------------------------------------------------------------

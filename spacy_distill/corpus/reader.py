@@ -6,7 +6,7 @@
     format = "auto"
 
 Corrections are read, aligned and merged as `spacy-distill import` does (see
-`spacy_distill.corrections`), tokenised with the pipeline's own tokenizer,
+`spacy_distill.corpus.corrections`), tokenised with the pipeline's own tokenizer,
 once per process; .spacy files are read as they are.
 """
 from pathlib import Path

@@ -18,8 +18,8 @@ import spacy
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from ..corrections import Options, load_corrections
-from ..evaluate.scoring import load_gold
+from ..corpus.corrections import Options, load_corrections
+from ..evaluation.scoring import load_gold
 from ..formats import exporters, get_format
 from ..inputs import InputError
 from ..task import Task

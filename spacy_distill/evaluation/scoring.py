@@ -26,7 +26,7 @@ from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from ..corrections import load_corrections
+from ..corpus.corrections import load_corrections
 from ..inputs import InputError
 from ..task import Task
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
+from ..files import write_json_atomic
 from ..formats import get_format
 from ..formats.common import FormatError
 from ..task import SpanTuple, Task, doc_spans, positive_cats, span_tuples, teacher_task, top_label
@@ -84,9 +85,13 @@ def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Task) 
 
 
 def simulate_corrections(
-    teacher_path: Path, gold_path: Path, output_path: Path, to: str = "prodigy"
+    teacher_path: Path, gold_path: Path, output_path: Path, *, to: str = "prodigy", stats_path: Optional[Path] = None
 ) -> Dict[str, Any]:
-    """Correct every teacher doc that has a gold doc with the same text; return the edit counts."""
+    """Stand in for the expert: correct every teacher doc that has a gold doc with the same text.
+
+    Writes the corrections in the tool format `to` to OUTPUT and returns the edit counts (also
+    written to stats_path). For demos and benchmarks only: a real project has a person do this.
+    """
     tool = get_format(to, write=True)
     vocab = Vocab()
     teacher = _read_docbin(Path(teacher_path), vocab)
@@ -98,7 +103,7 @@ def simulate_corrections(
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     tool.write(corrected, Path(output_path), task)
     counts = count_edits(teacher, gold_by_text, task)
-    return {
+    stats = {
         "docs": counts["docs"],
         "docs_accepted_unchanged": counts["docs_unchanged"],
         "docs_without_gold": len(teacher) - counts["docs"],
@@ -106,6 +111,9 @@ def simulate_corrections(
         "edits_total": counts["total"],
         "edits_per_doc": round(counts["total"] / counts["docs"], 3),
     }
+    if stats_path is not None:
+        write_json_atomic(Path(stats_path), stats, ensure_ascii=True)
+    return stats
 
 
 def _read_docbin(path: Path, vocab: Vocab) -> List[Doc]:

@@ -8,7 +8,7 @@ batch and its corrections, and the teacher's answers come from the response stor
 
 The work is done elsewhere: selection in `strategies`, suggestions in `preannotate`, the
 expert in `sources` / `simulate`, the teacher's config in `examples`, training in
-`spacy_distill.student`, scores in `spacy_distill.evaluate`, the report in `report`.
+`spacy_distill.student`, scores in `spacy_distill.evaluation`, the report in `report`.
 """
 import random
 import time
@@ -20,8 +20,8 @@ import spacy
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ..evaluate import evaluate
-from ..evaluate.scoring import load_gold
+from ..evaluation import evaluate
+from ..evaluation.scoring import load_gold
 from ..files import count_docs, read_docs, read_json, write_docs_atomic, write_json_atomic, write_text_atomic
 from ..formats import get_format
 from ..inputs import InputError, Record, read_records

@@ -35,10 +35,10 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from .files import write_docs_atomic, write_json_atomic
-from .formats import read_corrections
-from .formats.common import Correction, FormatError
-from .task import INCORRECT_KEY
+from ..files import write_docs_atomic, write_json_atomic
+from ..formats import read_corrections
+from ..formats.common import Correction, FormatError
+from ..task import INCORRECT_KEY
 
 POLICIES = ("latest", "majority", "fail")
 ALIGNMENTS = ("strict", "expand", "contract")

@@ -5,7 +5,7 @@ licensed excerpts in assets/ (fashion_brands: 600 train, 100 dev, 200 test docs;
 six intents: 722 train, 240 test; toxic_spans, comments of at most 400 characters: 600 train,
 200 test), or with --data DIR of the full datasets in DIR (one folder per dataset holding the
 original files, named as in tests/data/*/SOURCE.md: fashion_brands, banking77, toxic_spans),
-then runs `spacy-distill loop` (spacy_distill.loop.run_loop) once per selection
+then runs `spacy-distill loop` (spacy_distill.rounds.run_loop) once per selection
 strategy with the SIMULATED EXPERT (it corrects every suggestion from the gold annotations,
 counting its edits), the tiny in-process teacher LLM (Gemma-3-270M, static few-shot examples,
 so its answers are computed once and then come from the dataset's response store), and the
@@ -50,8 +50,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
 from bench.common import ROOT, toxic_char_spans
-from spacy_distill.evaluate.scoring import load_gold
-from spacy_distill.loop.rounds import run_loop
+from spacy_distill.evaluation.scoring import load_gold
+from spacy_distill.rounds.loop import run_loop
 
 ASSETS = ROOT / "assets"
 

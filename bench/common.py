@@ -4,6 +4,7 @@ Copies of logic that also lives in scripts/make_task_assets.py (char_runs, toxic
 tests/openai_stub.py (a reduced StubServer), so that the benchmarks import nothing from
 scripts/ or tests/.
 """
+
 import json
 import socketserver
 import threading
@@ -115,7 +116,11 @@ class StubServer:
             "created": int(time.time()),
             "model": body.get("model", ""),
             "choices": [choice],
-            "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_completion, "total_tokens": n_prompt + n_completion},
+            "usage": {
+                "prompt_tokens": n_prompt,
+                "completion_tokens": n_completion,
+                "total_tokens": n_prompt + n_completion,
+            },
         }
 
     @staticmethod

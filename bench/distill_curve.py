@@ -36,6 +36,7 @@ loops from their rounds (the loop is resumable) and reuses every stored teacher 
 reuses the pool/dev/test cut there: use another --out for other data (--data) or sizes.
 --markdown PATH also writes the table as Markdown.
 """
+
 import argparse
 import ast
 import csv
@@ -107,12 +108,16 @@ def cats_doc(text: str, category: str, labels: List[str]) -> Doc:
 
 def banking77(data: Optional[Path], labels: List[str]) -> Dict[str, List[Doc]]:
     def read_assets(name: str) -> List[Doc]:  # one intent per query, in "accept"
-        rows = [json.loads(line) for line in (ASSETS / "banking77" / f"{name}.jsonl").open(encoding="utf8") if line.strip()]
+        rows = [
+            json.loads(line) for line in (ASSETS / "banking77" / f"{name}.jsonl").open(encoding="utf8") if line.strip()
+        ]
         return [cats_doc(r["text"], r["accept"][0], labels) for r in rows if r["accept"][0] in labels]
 
     def read_csv(name: str) -> List[Doc]:
         with (data / "banking77" / f"banking_data__{name}.csv").open(encoding="utf8", newline="") as f:
-            return [cats_doc(row["text"], row["category"], labels) for row in csv.DictReader(f) if row["category"] in labels]
+            return [
+                cats_doc(row["text"], row["category"], labels) for row in csv.DictReader(f) if row["category"] in labels
+            ]
 
     read = read_assets if data is None else read_csv
     return {"train": read("train"), "dev": [], "test": read("test")}
@@ -129,14 +134,19 @@ def toxic_spans(data: Optional[Path], max_chars: int = 400) -> Dict[str, List[Do
     """SemEval-2021 toxic spans: each run of consecutive character offsets is one TOXIC span (as assets/toxic_spans)."""
 
     def read_assets(name: str) -> List[Doc]:  # spans already cut from the offsets, texts of at most 400 characters
-        rows = [json.loads(line) for line in (ASSETS / "toxic_spans" / f"{name}.jsonl").open(encoding="utf8") if line.strip()]
+        rows = [
+            json.loads(line)
+            for line in (ASSETS / "toxic_spans" / f"{name}.jsonl").open(encoding="utf8")
+            if line.strip()
+        ]
         return [spans_doc(r["text"], r["spans"]) for r in rows if len(r["text"]) <= max_chars and r["text"].strip()]
 
     def read_csv(name: str) -> List[Doc]:
         with (data / "toxic_spans" / f"SemEval2021__data__tsd_{name}.csv").open(encoding="utf8", newline="") as f:
             return [
                 spans_doc(row["text"], toxic_char_spans(row["text"], ast.literal_eval(row["spans"])))
-                for row in csv.DictReader(f) if len(row["text"]) <= max_chars and row["text"].strip()
+                for row in csv.DictReader(f)
+                if len(row["text"]) <= max_chars and row["text"].strip()
             ]
 
     if data is None:
@@ -144,7 +154,9 @@ def toxic_spans(data: Optional[Path], max_chars: int = 400) -> Dict[str, List[Do
     return {"train": read_csv("train"), "dev": read_csv("trial"), "test": read_csv("test")}
 
 
-def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int, data: Optional[Path] = None) -> Dict[str, Any]:
+def prepare(
+    name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed: int, data: Optional[Path] = None
+) -> Dict[str, Any]:
     """pool.spacy, dev.spacy, test.spacy: seeded subsamples without shared texts."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {split: folder / f"{split}.spacy" for split in ("pool", "dev", "test")}
@@ -153,7 +165,10 @@ def prepare(name: str, folder: Path, n_pool: int, n_dev: int, n_test: int, seed:
     if name == "fashion_brands":
         splits = fashion_brands(data)
     elif name == "banking77":
-        splits = banking77(data, load_config(ROOT / DATASETS[name]["teacher"], interpolate=False)["components"]["llm"]["task"]["labels"])
+        splits = banking77(
+            data,
+            load_config(ROOT / DATASETS[name]["teacher"], interpolate=False)["components"]["llm"]["task"]["labels"],
+        )
     else:
         splits = toxic_spans(data)
     rng = random.Random(seed)
@@ -187,28 +202,51 @@ def unique(docs: List[Doc]) -> List[Doc]:
 # --- one loop -----------------------------------------------------------------------------------
 
 
-def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.Namespace, ceiling: bool, seed: int = 0) -> Path:
+def loop_config(
+    name: str, strategy: str, data: Path, out: Path, args: argparse.Namespace, ceiling: bool, seed: int = 0
+) -> Path:
     spec = DATASETS[name]
     config = load_config(ROOT / "configs" / "loop_ner.cfg", interpolate=False)
     config["paths"] = {}
     loop = config["loop"]
     loop.update(
-        pool=str(data / "pool.spacy"), test=str(data / "test.spacy"), batch_size=args.batch_size, budget=args.budget,
-        margin=0.0, stop_when_beaten=False, seed=seed, pre_annotate="fewest_edits", rules=spec["rules"],
-        ceiling=str(data / "pool.spacy") if ceiling else None, target_f=None,
+        pool=str(data / "pool.spacy"),
+        test=str(data / "test.spacy"),
+        batch_size=args.batch_size,
+        budget=args.budget,
+        margin=0.0,
+        stop_when_beaten=False,
+        seed=seed,
+        pre_annotate="fewest_edits",
+        rules=spec["rules"],
+        ceiling=str(data / "pool.spacy") if ceiling else None,
+        target_f=None,
     )
     loop["strategy"] = dict(STRATEGIES[strategy])
-    loop["corrections"] = {"@misc": "spacy_distill.SimulatedExpert.v1", "gold": str(data / "pool.spacy"), "to": "prodigy"}
+    loop["corrections"] = {
+        "@misc": "spacy_distill.SimulatedExpert.v1",
+        "gold": str(data / "pool.spacy"),
+        "to": "prodigy",
+    }
     overrides = {"paths.examples": str(ROOT / spec["examples"])}
     if args.teacher_model != "gemma3-270m":
         overrides["components.llm.model.model_path.name"] = args.teacher_model
     loop["teacher"] = {
-        "config": str(ROOT / spec["teacher"]), "responses": str(data.parent / "responses.sqlite"),
-        "similar_examples": args.similar_examples, "keep_static_examples": False, "max_example_chars": 400, "overrides": overrides,
+        "config": str(ROOT / spec["teacher"]),
+        "responses": str(data.parent / "responses.sqlite"),
+        "similar_examples": args.similar_examples,
+        "keep_static_examples": False,
+        "max_example_chars": 400,
+        "overrides": overrides,
     }
     loop["student"] = {
-        "config": str(ROOT / spec["student"]), "dev": str(data / "dev.spacy"), "max_steps": args.max_steps,
-        "max_epochs": args.max_epochs, "eval_frequency": args.eval_frequency, "patience": 0, "overrides": {},
+        "config": str(ROOT / spec["student"]),
+        "dev": str(data / "dev.spacy"),
+        "max_steps": args.max_steps,
+        "max_epochs": args.max_epochs,
+        "eval_frequency": args.eval_frequency,
+        "patience": 0,
+        "overrides": {},
     }
     path = out / f"loop_{run_name(strategy, args, seed)}.cfg"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,7 +256,9 @@ def loop_config(name: str, strategy: str, data: Path, out: Path, args: argparse.
 
 def run_name(strategy: str, args: argparse.Namespace, seed: int) -> str:
     """random, random_similar3, random_s1, ...: one folder per strategy, teacher setting and loop seed."""
-    return strategy + (f"_similar{args.similar_examples}" if args.similar_examples else "") + (f"_s{seed}" if seed else "")
+    return (
+        strategy + (f"_similar{args.similar_examples}" if args.similar_examples else "") + (f"_s{seed}" if seed else "")
+    )
 
 
 def weighted_edits(rounds: List[Dict[str, Any]], source: str) -> Optional[float]:
@@ -232,7 +272,9 @@ def summarise(name: str, strategy: str, summary: Dict[str, Any], out: Path) -> D
     beat = next((e["n_corrected"] for e in rounds if e["student_beats_teacher"]), None)
     at = {n: next((e["student_f"] for e in rounds if e["n_corrected"] == n), None) for n in CHECKPOINTS}
     shown_docs = sum(e["n_batch"] for e in rounds)
-    ceiling = next(iter(sorted(out.parent.glob("*/ceiling/metrics.json"))), out / "ceiling" / "metrics.json")  # one per dataset
+    ceiling = next(
+        iter(sorted(out.parent.glob("*/ceiling/metrics.json"))), out / "ceiling" / "metrics.json"
+    )  # one per dataset
     return {
         "dataset": name,
         "task": DATASETS[name]["task"],
@@ -262,19 +304,31 @@ def table(rows: List[Dict[str, Any]], checkpoints=CHECKPOINTS) -> List[List[str]
     body = []
     for r in rows:
         beat = str(r["docs_to_beat_teacher"]) if r["docs_to_beat_teacher"] is not None else f"> {r['final_n']}"
-        body.append([f"{r['dataset']} ({r['task']})", r["strategy"], fmt(r["teacher_f"]), beat]
-                    + [fmt(r["f_at"].get(n)) for n in checkpoints]
-                    + [fmt(r["edits_none"], 2), fmt(r["edits_teacher"], 2), fmt(r["edits_shown"], 2),
-                       "+".join(r["shown"]), fmt(r["ceiling_f"]), f"{r['seconds']:.0f}"])
+        body.append(
+            [f"{r['dataset']} ({r['task']})", r["strategy"], fmt(r["teacher_f"]), beat]
+            + [fmt(r["f_at"].get(n)) for n in checkpoints]
+            + [
+                fmt(r["edits_none"], 2),
+                fmt(r["edits_teacher"], 2),
+                fmt(r["edits_shown"], 2),
+                "+".join(r["shown"]),
+                fmt(r["ceiling_f"]),
+                f"{r['seconds']:.0f}",
+            ]
+        )
     return [header] + body
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--data", type=Path, default=None,
-                        help="folder of the full datasets (one folder per dataset, original file names); "
-                             "default: the excerpts in assets/")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of the full datasets (one folder per dataset, original file names); "
+        "default: the excerpts in assets/",
+    )
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--n-pool", type=int, default=600)
     parser.add_argument("--n-dev", type=int, default=100)
@@ -282,15 +336,27 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--budget", type=int, default=400)
     parser.add_argument("--max-steps", type=int, default=1000, help="training steps per round at most")
-    parser.add_argument("--max-epochs", type=int, default=6, help="passes over the corrections per round at most (0: no limit)")
+    parser.add_argument(
+        "--max-epochs", type=int, default=6, help="passes over the corrections per round at most (0: no limit)"
+    )
     parser.add_argument("--eval-frequency", type=int, default=50, help="steps between dev evaluations (model-best)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool/dev/test subsamples")
-    parser.add_argument("--loop-seeds", default="0", help="comma-separated seeds of the loop (random batches, tie breaks); "
-                        "one run per seed and strategy on the same data, so teacher answers are shared")
-    parser.add_argument("--teacher-model", default="gemma3-270m", help="bundled model: gemma3-270m or smollm2-135m-instruct")
-    parser.add_argument("--similar-examples", type=int, default=0,
-                        help="the teacher learns: its few-shot examples are the n most similar corrected docs (costly: "
-                             "new prompts every round); 0: static examples")
+    parser.add_argument(
+        "--loop-seeds",
+        default="0",
+        help="comma-separated seeds of the loop (random batches, tie breaks); "
+        "one run per seed and strategy on the same data, so teacher answers are shared",
+    )
+    parser.add_argument(
+        "--teacher-model", default="gemma3-270m", help="bundled model: gemma3-270m or smollm2-135m-instruct"
+    )
+    parser.add_argument(
+        "--similar-examples",
+        type=int,
+        default=0,
+        help="the teacher learns: its few-shot examples are the n most similar corrected docs (costly: "
+        "new prompts every round); 0: static examples",
+    )
     parser.add_argument("--quick", action="store_true", help="--n-pool 300 --n-test 100 --budget 200 --max-steps 400")
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench")
     parser.add_argument("--markdown", type=Path, default=None)
@@ -304,7 +370,9 @@ def main() -> None:
         folder = args.out / name
         sizes = prepare(name, folder / "data", args.n_pool, args.n_dev, args.n_test, args.seed, args.data)
         print(f"== {name}: {sizes}", flush=True)
-        runs = [(seed, strategy) for seed in map(int, args.loop_seeds.split(",")) for strategy in args.strategies.split(",")]
+        runs = [
+            (seed, strategy) for seed in map(int, args.loop_seeds.split(",")) for strategy in args.strategies.split(",")
+        ]
         for i, (seed, strategy) in enumerate(runs):
             label = run_name(strategy, args, seed)
             out = folder / label
@@ -313,8 +381,11 @@ def main() -> None:
             summary = run_loop(config, out, show_progress=args.verbose)
             row = summarise(name, label, summary, out)
             rows.append(row)
-            print(f"   {label}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
-                  f"{time.perf_counter() - start:.0f}s this run", flush=True)
+            print(
+                f"   {label}: {len(summary['rounds'])} rounds, final F {fmt(row['final_f'])} at {row['final_n']} docs, "
+                f"{time.perf_counter() - start:.0f}s this run",
+                flush=True,
+            )
             (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
     lines = table(rows, checkpoints)
     widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]

@@ -14,6 +14,7 @@ configs/student_ner.cfg on 200 docs of assets/fashion_brands/train.jsonl for 150
 TEXTS: .jsonl with a "text" field, or .txt with one text per line.
 Default: assets/fashion_brands/test.jsonl (200 Reddit comments).
 """
+
 import argparse
 import json
 import tempfile
@@ -39,7 +40,12 @@ def train_tiny_student(tmp: Path) -> Path:
     rows = DATA.joinpath("train.jsonl").read_text(encoding="utf8").splitlines()
     (tmp / "train.jsonl").write_text("\n".join(rows[:200]) + "\n", encoding="utf8")
     (tmp / "dev.jsonl").write_text("\n".join(rows[200:230]) + "\n", encoding="utf8")
-    overrides = {"paths.train": str(tmp / "train.jsonl"), "paths.dev": str(tmp / "dev.jsonl"), "training.max_steps": 150, "training.eval_frequency": 150}
+    overrides = {
+        "paths.train": str(tmp / "train.jsonl"),
+        "paths.dev": str(tmp / "dev.jsonl"),
+        "training.max_steps": 150,
+        "training.eval_frequency": 150,
+    }
     train(ROOT / "configs" / "student_ner.cfg", tmp / "student", overrides=overrides)
     return tmp / "student" / "model-last"
 
@@ -64,13 +70,17 @@ def main(model: Path, texts_path: Path, repeats: int) -> None:
     print(f"{'':<16}{'words/s':>12}{'docs/s':>10}")
     print(f"{'student':<16}{n_words / student:>12,.0f}{len(texts) / student:>10,.1f}")
     print(f"{'tokenizer only':<16}{n_words / tokenizer:>12,.0f}{len(texts) / tokenizer:>10,.1f}")
-    print(f"ratio     the student runs at {tokenizer / student:.1%} of the tokenizer's speed "
-          f"(tokenizer {student / tokenizer:.1f}x faster)")
+    print(
+        f"ratio     the student runs at {tokenizer / student:.1%} of the tokenizer's speed "
+        f"(tokenizer {student / tokenizer:.1f}x faster)"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", nargs="?", type=Path, help="student pipeline dir (default: training/model-best or a tiny one)")
+    parser.add_argument(
+        "model", nargs="?", type=Path, help="student pipeline dir (default: training/model-best or a tiny one)"
+    )
     parser.add_argument("texts", nargs="?", type=Path, default=DATA / "test.jsonl", help="texts (.jsonl or .txt)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -5,6 +5,7 @@ with a fresh response store, so every doc is an HTTP request; times are
 annotate()'s wall clock, pipeline assembly included.
 Usage, from the repository root: python -m bench.teacher_concurrency [N_DOCS] [DELAY_SECONDS]
 """
+
 import json
 import sys
 import tempfile
@@ -37,10 +38,18 @@ def main(n_docs: int, delay: float) -> None:
         source = Path(tmp) / "in.jsonl"
         source.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows), encoding="utf8")
         print(f"{len(rows)} docs, stub answers after {delay:.2f} s each\n")
-        print(f"{'concurrency':>11} {'seconds':>8} {'docs/s':>7} {'LLM calls':>9} {'from store':>10} {'max in flight':>13}")
+        print(
+            f"{'concurrency':>11} {'seconds':>8} {'docs/s':>7} {'LLM calls':>9} {'from store':>10} {'max in flight':>13}"
+        )
         warm_up = Path(tmp) / "warm-up.jsonl"
         warm_up.write_text(json.dumps({"text": rows[0]["text"]}) + "\n", encoding="utf8")
-        annotate(CONFIG, warm_up, Path(tmp) / "warm-up-out.jsonl", overrides=overrides(stub, tmp, 1, "warm-up"), show_progress=False)
+        annotate(
+            CONFIG,
+            warm_up,
+            Path(tmp) / "warm-up-out.jsonl",
+            overrides=overrides(stub, tmp, 1, "warm-up"),
+            show_progress=False,
+        )
         rates = {}
         for concurrency in (1, 8):
             stub.max_in_flight = 0

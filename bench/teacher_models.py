@@ -4,6 +4,7 @@ Prints, per model: P/R/F against the gold spans (spaCy's Scorer), docs/s and
 what the parser dropped. Usage, from the repository root: python -m bench.teacher_models [N_DOCS]
 (or python bench/teacher_models.py [N_DOCS])
 """
+
 import json
 import sys
 import tempfile
@@ -34,7 +35,10 @@ def main(n_docs: int) -> None:
                 out = Path(tmp) / f"{model}.spacy"
                 start = time.perf_counter()
                 stats = annotate(
-                    CONFIG, raw, out, show_progress=False,
+                    CONFIG,
+                    raw,
+                    out,
+                    show_progress=False,
                     overrides={
                         "paths.examples": str(ROOT / "assets/fashion_brands/ner_examples.yml"),
                         "paths.responses": str(Path(tmp) / "store.sqlite"),
@@ -47,7 +51,9 @@ def main(n_docs: int) -> None:
                 examples = []
                 for row, pred in zip(rows, predicted):
                     gold = nlp.make_doc(row["text"])
-                    gold.ents = [gold.char_span(s["start"], s["end"], s["label"], alignment_mode="expand") for s in row["spans"]]
+                    gold.ents = [
+                        gold.char_span(s["start"], s["end"], s["label"], alignment_mode="expand") for s in row["spans"]
+                    ]
                     examples.append(Example(pred, gold))
                 scores = Scorer.score_spans(examples, "ents")
                 print(

@@ -1,4 +1,5 @@
 """Cut the licence-clean excerpt in assets/fashion_brands from ../shared/data (run once, kept for provenance)."""
+
 import json
 import random
 import shutil

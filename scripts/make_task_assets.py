@@ -9,6 +9,7 @@ toxic parts; each run of consecutive offsets becomes one span labelled TOXIC.
 banking77 (CC-BY 4.0): the queries of six of the 77 intents, labels unchanged.
 Few-shot examples are texts of the training files, with their gold answers.
 """
+
 import ast
 import csv
 import json
@@ -40,7 +41,9 @@ TOXIC_EXAMPLES = [
     ("Come on. Just cut to the chase. The guy's a complete moron.", {"moron": "an insult"}),
     ("This ia a silly article about silly people doing a silly thing.", {}),
 ]
-TOXIC_NEGATIVE = {"This ia a silly article about silly people doing a silly thing.": ("silly", "mild criticism, not toxic")}
+TOXIC_NEGATIVE = {
+    "This ia a silly article about silly people doing a silly thing.": ("silly", "mild criticism, not toxic")
+}
 
 # ---------------------------------------------------------------- banking77
 INTENTS = [

@@ -17,6 +17,7 @@ loop               rounds until the student wins         (rounds/loop.py)
 
 Imports stay lazy: `import spacy_distill` loads none of them.
 """
+
 from importlib import import_module
 from typing import Any
 

@@ -1,4 +1,5 @@
 """The `spacy-distill` command line. Each command parses arguments and calls one function."""
+
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -45,10 +46,16 @@ def annotate_cli(
     config: Path = typer.Argument(..., help="Teacher config (.cfg), e.g. configs/teacher_ner.cfg", exists=True),
     input: Path = typer.Argument(..., help="Raw texts: .jsonl (one object per line), .txt (one doc per line) or .csv"),
     output: Path = typer.Argument(..., help="Teacher docs: .spacy (DocBin with provenance) or Prodigy-style .jsonl"),
-    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the run's stats (calls, cache hits, drops, tokens) here"),
+    stats_json: Optional[Path] = typer.Option(
+        None, "--stats-json", help="Write the run's stats (calls, cache hits, drops, tokens) here"
+    ),
     text_field: str = typer.Option("text", "--text-field", help="Field (JSONL) or column (CSV) holding the text"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Docs per batch handed to the model (default: 4 x its concurrency, at least 8)"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Docs per batch handed to the model (default: 4 x its concurrency, at least 8)"
+    ),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
@@ -61,17 +68,30 @@ def annotate_cli(
 
     overrides = parse_config_overrides(ctx.args)
     with fail_cleanly():
-        stats = annotate(config, input, output, stats_path=stats_json, overrides=overrides, text_field=text_field,
-                         batch_size=batch_size, limit=limit, show_progress=not quiet)
+        stats = annotate(
+            config,
+            input,
+            output,
+            stats_path=stats_json,
+            overrides=overrides,
+            text_field=text_field,
+            batch_size=batch_size,
+            limit=limit,
+            show_progress=not quiet,
+        )
     print_summary(stats, output)
 
 
 @app.command("export")
 def export_cli(
     input: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
-    output: Path = typer.Argument(..., help="Tasks file (.jsonl for prodigy/doccano, .json for labelstudio) or folder (argilla)"),
+    output: Path = typer.Argument(
+        ..., help="Tasks file (.jsonl for prodigy/doccano, .json for labelstudio) or folder (argilla)"
+    ),
     to: str = typer.Option(..., "--to", help=f"The tool: {TOOLS}"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"
+    ),
 ):
     """Write teacher docs as review tasks, the teacher's output as suggestions to correct.
 
@@ -93,10 +113,18 @@ def import_cli(
     fmt: str = typer.Option("auto", "--from", help=f"Format: auto (detected from the file), {', '.join(readers())}"),
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer for texts without tokens"),
     policy: str = typer.Option("latest", "--policy", help="When annotators disagree: latest, majority or fail"),
-    align: str = typer.Option("strict", "--align", help="Spans off token boundaries: strict (drop and report), expand or contract (snap)"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label set; other labels are dropped and counted"),
-    span_key: Optional[str] = typer.Option(None, "--span-key", help="Put spans in doc.spans[KEY] (spancat) instead of doc.ents"),
-    text_column: str = typer.Option("text", "--text-column", help="CSV/TSV: text column (name, or 0-based index if no header)"),
+    align: str = typer.Option(
+        "strict", "--align", help="Spans off token boundaries: strict (drop and report), expand or contract (snap)"
+    ),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Comma-separated label set; other labels are dropped and counted"
+    ),
+    span_key: Optional[str] = typer.Option(
+        None, "--span-key", help="Put spans in doc.spans[KEY] (spancat) instead of doc.ents"
+    ),
+    text_column: str = typer.Option(
+        "text", "--text-column", help="CSV/TSV: text column (name, or 0-based index if no header)"
+    ),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="CSV/TSV: category column"),
     spans_column: Optional[str] = typer.Option(None, "--spans-column", help="CSV/TSV: column of character offsets"),
     span_label: str = typer.Option("SPAN", "--span-label", help="CSV/TSV: label of the spans in --spans-column"),
@@ -106,10 +134,21 @@ def import_cli(
     from .corpus.corrections import import_corrections, print_summary
 
     with fail_cleanly():
-        stats = import_corrections(input, output, fmt=fmt, lang=lang, policy=policy, align=align,
-                                   labels=labels.split(",") if labels else None, span_key=span_key, stats_path=stats_json,
-                                   text_column=text_column, label_column=label_column, spans_column=spans_column,
-                                   span_label=span_label)
+        stats = import_corrections(
+            input,
+            output,
+            fmt=fmt,
+            lang=lang,
+            policy=policy,
+            align=align,
+            labels=labels.split(",") if labels else None,
+            span_key=span_key,
+            stats_path=stats_json,
+            text_column=text_column,
+            label_column=label_column,
+            spans_column=spans_column,
+            span_label=span_label,
+        )
     print_summary(stats, output)
 
 
@@ -117,14 +156,24 @@ def import_cli(
 def evaluate_cli(
     ctx: typer.Context,
     gold: Path = typer.Argument(..., help="Gold docs: .spacy DocBin, or corrections that `import` reads"),
-    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher config (.cfg, run on the gold texts) or teacher docs (.spacy, matched by text)"),
-    student: Optional[Path] = typer.Option(None, "--student", help="Student pipeline directory, e.g. training/model-best"),
+    teacher: Optional[Path] = typer.Option(
+        None, "--teacher", help="Teacher config (.cfg, run on the gold texts) or teacher docs (.spacy, matched by text)"
+    ),
+    student: Optional[Path] = typer.Option(
+        None, "--student", help="Student pipeline directory, e.g. training/model-best"
+    ),
     rules: Optional[Path] = typer.Option(None, "--rules", help="EntityRuler/SpanRuler patterns (.jsonl)"),
     output: Path = typer.Option(..., "--output", help="Write the metrics here (metrics.json)"),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, report.html and chart.png into this folder"),
+    report: Optional[Path] = typer.Option(
+        None, "--report", help="Write report.md, report.html and chart.png into this folder"
+    ),
     lang: str = typer.Option("en", "--lang", help="Language of the gold docs' vocab/tokenizer"),
-    repeats: int = typer.Option(3, "--repeats", help="Passes over the texts for student and rules (best counts); the LLM runs once"),
-    task: Optional[str] = typer.Option(None, "--task", help="ner, spancat, textcat or textcat_multilabel (default: read off the gold)"),
+    repeats: int = typer.Option(
+        3, "--repeats", help="Passes over the texts for student and rules (best counts); the LLM runs once"
+    ),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="ner, spancat, textcat or textcat_multilabel (default: read off the gold)"
+    ),
     span_key: Optional[str] = typer.Option(None, "--span-key", help="doc.spans key to score (default: the gold's)"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):
@@ -138,16 +187,29 @@ def evaluate_cli(
 
     overrides = parse_config_overrides(ctx.args)
     with fail_cleanly():
-        metrics = evaluate(gold, teacher=teacher, student=student, rules=rules, output=output, report_dir=report,
-                           overrides=overrides, lang=lang, repeats=repeats, task=task, span_key=span_key,
-                           show_progress=not quiet)
+        metrics = evaluate(
+            gold,
+            teacher=teacher,
+            student=student,
+            rules=rules,
+            output=output,
+            report_dir=report,
+            overrides=overrides,
+            lang=lang,
+            repeats=repeats,
+            task=task,
+            span_key=span_key,
+            show_progress=not quiet,
+        )
     print_summary(metrics, output)
 
 
 @app.command("simulate")
 def simulate_cli(
     teacher: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
-    gold: Path = typer.Argument(..., help="Gold docs (.spacy, e.g. from `import`), matched to the teacher docs by text"),
+    gold: Path = typer.Argument(
+        ..., help="Gold docs (.spacy, e.g. from `import`), matched to the teacher docs by text"
+    ),
     output: Path = typer.Argument(..., help="Corrections in the review tool's format (default Prodigy .jsonl)"),
     to: str = typer.Option("prodigy", "--to", help=f"The tool: {TOOLS}"),
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the edit counts here"),
@@ -162,8 +224,14 @@ def simulate_cli(
     with fail_cleanly():
         stats = simulate_corrections(teacher, gold, output, to=to, stats_path=stats_json)
     msg.good(f"Simulated expert corrected {stats['docs']} docs -> {output} (a stand-in for a person)")
-    msg.table([(kind, n) for kind, n in stats["edits"].items()] + [("edits per doc", stats["edits_per_doc"]),
-              ("docs accepted unchanged", stats["docs_accepted_unchanged"]), ("teacher docs without gold", stats["docs_without_gold"])])
+    msg.table(
+        [(kind, n) for kind, n in stats["edits"].items()]
+        + [
+            ("edits per doc", stats["edits_per_doc"]),
+            ("docs accepted unchanged", stats["docs_accepted_unchanged"]),
+            ("teacher docs without gold", stats["docs_without_gold"]),
+        ]
+    )
 
 
 @app.command("review")
@@ -173,11 +241,21 @@ def review_cli(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token"),
     port: int = typer.Option(8080, "--port", help="Port to listen on (0: any free port)"),
     order: str = typer.Option("as-is", "--order", help="as-is, disagreement (needs --student) or uncertainty"),
-    student: Optional[Path] = typer.Option(None, "--student", help="Student pipeline for --order disagreement, e.g. training/model-best"),
-    annotator: Optional[str] = typer.Option(None, "--annotator", help="Default annotator name (else the page asks, or ?annotator=NAME)"),
-    token: Optional[str] = typer.Option(None, "--token", envvar="SPACY_DISTILL_REVIEW_TOKEN", help="Access token every request must carry"),
-    overlap: bool = typer.Option(False, "--overlap", help="Every annotator answers every doc (default: each doc is answered once)"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"),
+    student: Optional[Path] = typer.Option(
+        None, "--student", help="Student pipeline for --order disagreement, e.g. training/model-best"
+    ),
+    annotator: Optional[str] = typer.Option(
+        None, "--annotator", help="Default annotator name (else the page asks, or ?annotator=NAME)"
+    ),
+    token: Optional[str] = typer.Option(
+        None, "--token", envvar="SPACY_DISTILL_REVIEW_TOKEN", help="Access token every request must carry"
+    ),
+    overlap: bool = typer.Option(
+        False, "--overlap", help="Every annotator answers every doc (default: each doc is answered once)"
+    ),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"
+    ),
 ):
     """Serve a web page where experts correct the teacher's suggestions, one doc at a time.
 
@@ -187,8 +265,18 @@ def review_cli(
     from .review_app.server import serve
 
     with fail_cleanly():
-        serve(input, db_path=db, host=host, port=port, order=order, student=student, annotator=annotator, token=token,
-              overlap=overlap, labels=labels.split(",") if labels else None)
+        serve(
+            input,
+            db_path=db,
+            host=host,
+            port=port,
+            order=order,
+            student=student,
+            annotator=annotator,
+            token=token,
+            overlap=overlap,
+            labels=labels.split(",") if labels else None,
+        )
 
 
 @app.command("loop", context_settings=OVERRIDES)
@@ -209,8 +297,8 @@ def loop_cli(
     """
     from spacy.cli._util import import_code
 
-    from .rounds.report import print_summary
     from .rounds.loop import run_loop
+    from .rounds.report import print_summary
 
     import_code(code)
     overrides = parse_config_overrides(ctx.args)

@@ -5,6 +5,7 @@ Every writer puts its bytes in `NAME.partial-PID` next to the target and renames
 new one, never half of one. JSON is written with `json`, not srsly: srsly's ujson writes 1.914
 as 1.9139999.
 """
+
 import contextlib
 import json
 import os

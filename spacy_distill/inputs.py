@@ -3,6 +3,7 @@
 Each record keeps its line number so that every error and every skipped
 record can name the file and line it came from.
 """
+
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path

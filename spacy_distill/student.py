@@ -7,6 +7,7 @@ The training writes into `OUT.partial-PID` and only a finished training is renam
 a folder OUT always holds a complete model (a killed run leaves a partial folder, removed on
 the next try).
 """
+
 import contextlib
 import os
 import shutil
@@ -76,6 +77,8 @@ def _train(settings: StudentSettings, train_files: List[str], output: Path, log_
             output.mkdir(parents=True, exist_ok=True)
             train_nlp(nlp, output, stdout=log, stderr=log)
         except Exception as e:
-            raise TrainingError(f"Training the student ({settings.config}) failed: {type(e).__name__}: {e} (log: {log_path})") from e
+            raise TrainingError(
+                f"Training the student ({settings.config}) failed: {type(e).__name__}: {e} (log: {log_path})"
+            ) from e
     if not (output / "model-last" / "meta.json").exists():
         raise TrainingError(f"Training the student ({settings.config}) wrote no model; see {log_path}")

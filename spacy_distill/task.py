@@ -16,6 +16,7 @@ Two dict forms: `to_dict()` is the `"task"` entry of metrics.json; `schema_dict(
 review database stores and the review page reads (has_spans, span_key, span_labels, cat_labels,
 exclusive). `from_dict` reads either.
 """
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -111,13 +112,17 @@ class Task:
     def from_dict(cls, obj: Dict[str, Any]) -> "Task":
         """A task from `to_dict()` or from `schema_dict()` (the review database's stored schema)."""
         if "kind" in obj:
-            return cls(obj["kind"], obj.get("span_key"), list(obj.get("labels") or []), dict(obj.get("label_counts") or {}))
+            return cls(
+                obj["kind"], obj.get("span_key"), list(obj.get("labels") or []), dict(obj.get("label_counts") or {})
+            )
         cat_labels = list(obj.get("cat_labels") or [])
         exclusive = bool(obj.get("exclusive"))
         if obj.get("has_spans"):
             span_key = obj.get("span_key")
             kind = "ner" if span_key is None else "spancat"
-            return cls(kind, span_key, list(obj.get("span_labels") or []), side_cats=cat_labels, side_cats_exclusive=exclusive)
+            return cls(
+                kind, span_key, list(obj.get("span_labels") or []), side_cats=cat_labels, side_cats_exclusive=exclusive
+            )
         return cls("textcat" if exclusive else "textcat_multilabel", None, cat_labels)
 
 
@@ -250,4 +255,4 @@ def cats_disagreement(teacher: Doc, student: Doc, labels: Sequence[str], exclusi
         if top:
             return 1.0 - float(student.cats.get(top[0], 0.0))
         return max(float(student.cats.get(label, 0.0)) for label in labels)
-    return sum(abs(teacher.cats.get(l, 0.0) - student.cats.get(l, 0.0)) for l in labels) / len(labels)
+    return sum(abs(teacher.cats.get(label, 0.0) - student.cats.get(label, 0.0)) for label in labels) / len(labels)

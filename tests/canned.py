@@ -1,4 +1,5 @@
 """A canned-response model for fast unit tests of parsing and plumbing (never the only test)."""
+
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from spacy_llm.registry import registry

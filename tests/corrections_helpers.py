@@ -1,4 +1,5 @@
 """Helpers for the format tests: teacher docs, and an expert who accepts every suggestion."""
+
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
@@ -44,14 +45,22 @@ def accept_all(fmt: str, out: Path, user: Any = "expert") -> Path:
     elif fmt == "labelstudio":
         tasks = srsly.read_json(out)
         for task in tasks:
-            task["annotations"] = [{"result": task["predictions"][0]["result"], "completed_by": user, "was_cancelled": False}]
+            task["annotations"] = [
+                {"result": task["predictions"][0]["result"], "completed_by": user, "was_cancelled": False}
+            ]
         srsly.write_json(out, tasks)
     elif fmt == "argilla":
         records = srsly.read_json(out / "records.json")
         questions = {q["name"]: q["settings"]["type"] for q in srsly.read_json(out / "settings.json")["questions"]}
         for r in records:
             r["responses"] = {
-                q: [{"value": r["suggestions"].get(q, {}).get("value", None if kind == "label_selection" else []), "user_id": user, "status": "submitted"}]
+                q: [
+                    {
+                        "value": r["suggestions"].get(q, {}).get("value", None if kind == "label_selection" else []),
+                        "user_id": user,
+                        "status": "submitted",
+                    }
+                ]
                 for q, kind in questions.items()
             }
         srsly.write_json(out / "records.json", records)

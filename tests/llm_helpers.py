@@ -1,4 +1,5 @@
 """Helpers for the tests that run a real tiny LLM: real texts, the CLI, the store, a server."""
+
 import hashlib
 import json
 import os
@@ -93,9 +94,17 @@ def run_annotate(
 ) -> Dict:
     """Run `spacy-distill annotate configs/teacher_ner.cfg ...` to completion; return the stats JSON."""
     cmd = cli_command(
-        "annotate", str(TEACHER_NER_CFG), str(input_path), str(output_path),
-        "--stats-json", str(stats_path), "--quiet",
-        "--paths.examples", str(NER_EXAMPLES), "--paths.responses", str(store_path),
+        "annotate",
+        str(TEACHER_NER_CFG),
+        str(input_path),
+        str(output_path),
+        "--stats-json",
+        str(stats_path),
+        "--quiet",
+        "--paths.examples",
+        str(NER_EXAMPLES),
+        "--paths.responses",
+        str(store_path),
         *extra,
     )
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -181,8 +190,17 @@ class LlamaServer:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = log_path
         cmd = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx),
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
         ]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)

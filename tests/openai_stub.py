@@ -8,6 +8,7 @@ prompt), `answer` (a function of the prompt), and a fault: `fault` is 500,
 `fault_first` requests and to every request whose prompt contains
 `fault_marker`. It records every request and the most requests in flight.
 """
+
 import json
 import socketserver
 import threading
@@ -163,7 +164,9 @@ class StubServer:
         }
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None
+    ) -> None:
         data = json.dumps(payload).encode("utf8")
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

@@ -1,4 +1,5 @@
 """annotate() and `spacy-distill annotate`: outputs, provenance, cache, CLI errors."""
+
 import hashlib
 import os
 import re
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import canned
 import pytest
 import spacy
 import srsly
@@ -14,7 +16,6 @@ from spacy.tokens import DocBin
 from spacy.util import load_config
 from typer.testing import CliRunner
 
-import canned
 from spacy_distill.cli import app
 from spacy_distill.inputs import InputError
 from spacy_distill.teacher.annotate import annotate
@@ -90,7 +91,12 @@ def test_jsonl_output_spans_meta_provenance(setup):
 
     tasks = list(srsly.read_jsonl(out))
     assert [t["text"] for t in tasks] == TEXTS
-    assert [t["meta"] for t in tasks] == [{"id": "a", "source": "reddit"}, {"id": "b"}, {}, {"id": "d", "nested": {"x": [1, 2]}}]
+    assert [t["meta"] for t in tasks] == [
+        {"id": "a", "source": "reddit"},
+        {"id": "b"},
+        {},
+        {"id": "d", "nested": {"x": [1, 2]}},
+    ]
     spans = {t["text"]: [(t["text"][s["start"] : s["end"]], s["label"]) for s in t["spans"]] for t in tasks}
     assert spans == {
         TEXTS[0]: [("Zara", LABEL), ("Gucci", LABEL)],
@@ -175,7 +181,9 @@ def test_second_run_is_all_cache_hits_with_identical_output(setup, monkeypatch):
 def test_changed_answers_config_is_a_new_model_identity(setup):
     config, input_path, tmp = setup
     run(config, input_path, tmp / "a.jsonl")
-    other = write_config(tmp / "other.cfg", {**ANSWERS, TEXTS[2]: f"Nothing | {LABEL}"}, tmp / "cache" / "responses.sqlite")
+    other = write_config(
+        tmp / "other.cfg", {**ANSWERS, TEXTS[2]: f"Nothing | {LABEL}"}, tmp / "cache" / "responses.sqlite"
+    )
     stats = run(other, input_path, tmp / "b.jsonl")
     assert stats["cache_hits"] == 0 and stats["llm_calls"] == 4
 

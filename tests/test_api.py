@@ -1,4 +1,5 @@
 """The Python API: each CLI command is one function importable from spacy_distill, options by keyword."""
+
 import inspect
 import subprocess
 import sys
@@ -10,7 +11,13 @@ import spacy_distill
 from spacy_distill.cli import app
 
 POSITIONAL = {  # the paths a command takes as arguments; everything else is keyword-only
-    "annotate": 3, "export": 2, "import_corrections": 2, "simulate": 3, "evaluate": 1, "review": 1, "loop": 2,
+    "annotate": 3,
+    "export": 2,
+    "import_corrections": 2,
+    "simulate": 3,
+    "evaluate": 1,
+    "review": 1,
+    "loop": 2,
 }
 
 
@@ -25,12 +32,18 @@ def test_each_command_is_a_function_with_keyword_only_options(name):
 
 
 def test_from_spacy_distill_import_and_lazy_imports():
-    code = ("import sys, spacy_distill; assert 'spacy' not in sys.modules, 'import spacy_distill loads spaCy'; "
-            "from spacy_distill import annotate, export, import_corrections, simulate, evaluate, review, loop; "
-            "print(evaluate.__module__, loop.__module__, review.__module__)")
+    code = (
+        "import sys, spacy_distill; assert 'spacy' not in sys.modules, 'import spacy_distill loads spaCy'; "
+        "from spacy_distill import annotate, export, import_corrections, simulate, evaluate, review, loop; "
+        "print(evaluate.__module__, loop.__module__, review.__module__)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["spacy_distill.evaluation", "spacy_distill.rounds.loop", "spacy_distill.review_app.server"]
+    assert result.stdout.split() == [
+        "spacy_distill.evaluation",
+        "spacy_distill.rounds.loop",
+        "spacy_distill.review_app.server",
+    ]
     with pytest.raises(AttributeError):
         spacy_distill.train  # noqa: B018
 

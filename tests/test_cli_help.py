@@ -1,4 +1,5 @@
 """`spacy-distill --help` explains every command and every argument and option."""
+
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -9,8 +10,12 @@ COMMAND = typer.main.get_command(app)
 
 
 def test_every_argument_and_option_has_help():
-    missing = [f"{name} {param.name}" for name, command in COMMAND.commands.items()
-               for param in command.params if not getattr(param, "help", None)]
+    missing = [
+        f"{name} {param.name}"
+        for name, command in COMMAND.commands.items()
+        for param in command.params
+        if not getattr(param, "help", None)
+    ]
     assert missing == []
 
 

@@ -1,16 +1,17 @@
 """The registered reader in spaCy configs, `spacy train` / `spacy debug data` from corrections, and the CLI."""
+
 import csv
 import json
 import subprocess
 import sys
 
-import spacy
 import pytest
+import spacy
 import srsly
+from corrections_helpers import NLP, accept_all, spans_of, teacher_doc, write_docs
 from spacy.cli.train import train
 from typer.testing import CliRunner
 
-from corrections_helpers import NLP, accept_all, spans_of, teacher_doc, write_docs
 from spacy_distill.cli import app
 from spacy_distill.corpus.reader import create_corrections_reader
 
@@ -22,7 +23,10 @@ def run(*args, cwd=None):
 def corrections_file(root, tmp_path, n=50):
     """n accepted docs of the sample data, plus two rejects and an ignore."""
     rows = list(srsly.read_jsonl(root / "assets" / "fashion_brands" / "train.jsonl"))
-    extra = [dict(rows[n], answer="reject", spans=[{"start": 0, "end": 1, "label": "FASHION_BRAND"}]), dict(rows[n + 1], answer="ignore")]
+    extra = [
+        dict(rows[n], answer="reject", spans=[{"start": 0, "end": 1, "label": "FASHION_BRAND"}]),
+        dict(rows[n + 1], answer="ignore"),
+    ]
     extra[0]["text"] = "A " + extra[0]["text"]
     path = tmp_path / "corrections.jsonl"
     srsly.write_jsonl(path, rows[:n] + extra)
@@ -47,7 +51,19 @@ def test_spacy_train_and_debug_data_read_corrections(root, tmp_path):
     srsly.write_jsonl(dev, list(srsly.read_jsonl(root / "assets" / "fashion_brands" / "test.jsonl"))[:20])
     config = root / "configs" / "student_ner.cfg"
     paths = ["--paths.train", str(train), "--paths.dev", str(dev)]
-    result = run("-m", "spacy", "train", str(config), *paths, "--training.max_steps", "20", "--training.eval_frequency", "10", "--output", str(tmp_path / "out"))
+    result = run(
+        "-m",
+        "spacy",
+        "train",
+        str(config),
+        *paths,
+        "--training.max_steps",
+        "20",
+        "--training.eval_frequency",
+        "10",
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "51 docs (50 complete, 1 partial)" in result.stdout
     nlp = spacy.load(tmp_path / "out" / "model-last")
@@ -77,12 +93,31 @@ def test_reader_options(tmp_path):
 def test_cli_export_and_import(tmp_path):
     runner = CliRunner()
     write_docs([teacher_doc("Levi's and Zara", ents=[(0, 4, "BRAND")])], tmp_path / "teacher.spacy")
-    result = runner.invoke(app, ["export", str(tmp_path / "teacher.spacy"), str(tmp_path / "tasks.json"), "--to", "labelstudio", "--labels", "BRAND,SHOP"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            str(tmp_path / "teacher.spacy"),
+            str(tmp_path / "tasks.json"),
+            "--to",
+            "labelstudio",
+            "--labels",
+            "BRAND,SHOP",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Exported 1 docs with 1 suggested spans" in result.output and (tmp_path / "tasks.label_config.xml").exists()
     accept_all("labelstudio", tmp_path / "tasks.json")
     stats_json = tmp_path / "stats.json"
-    args = ["import", str(tmp_path / "tasks.json"), str(tmp_path / "gold.spacy"), "--labels", "BRAND", "--stats-json", str(stats_json)]
+    args = [
+        "import",
+        str(tmp_path / "tasks.json"),
+        str(tmp_path / "gold.spacy"),
+        "--labels",
+        "BRAND",
+        "--stats-json",
+        str(stats_json),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Imported 1 docs from 1 records" in result.output
@@ -120,7 +155,9 @@ def csv_rows(path, out, start, step, n):
 
 TEXTCAT_CSV = {"paths.format": "csv", "corpora.train.label_column": "category", "corpora.dev.label_column": "category"}
 SPANS_CSV = {"paths.format": "csv", "corpora.train.spans_column": "spans", "corpora.dev.spans_column": "spans"}
-SPANS_CSV.update({"corpora.train.span_label": "toxic", "corpora.dev.span_label": "toxic", "corpora.train.alignment": "expand"})
+SPANS_CSV.update(
+    {"corpora.train.span_label": "toxic", "corpora.dev.span_label": "toxic", "corpora.train.alignment": "expand"}
+)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +172,12 @@ def test_other_students_train_from_csv(root, test_data, tmp_path, capsys, config
     step = 8 if "banking" in data else 5  # banking77 is sorted by intent: rows from all over the file
     train_csv = csv_rows(test_data / data, tmp_path / "train.csv", 0, step, 60)
     dev_csv = csv_rows(test_data / data, tmp_path / "dev.csv", step // 2 + 1, step, 20)
-    paths = {"paths.train": str(train_csv), "paths.dev": str(dev_csv), "training.max_steps": 10, "training.eval_frequency": 5}
+    paths = {
+        "paths.train": str(train_csv),
+        "paths.dev": str(dev_csv),
+        "training.max_steps": 10,
+        "training.eval_frequency": 5,
+    }
     train(root / "configs" / config, tmp_path / "out", overrides={**paths, **overrides})
     assert "60 docs (60 complete, 0 partial)" in flat(capsys.readouterr().out)
     assert (tmp_path / "out" / "model-last" / "meta.json").exists()

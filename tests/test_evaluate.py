@@ -1,9 +1,11 @@
 """`spacy-distill evaluate`: a real student trained here, a teacher (docs, and a config run on the
 gold texts), rules; scores checked against spaCy's own evaluation and hand counts."""
+
 import json
 import re
 from pathlib import Path
 
+import canned
 import pytest
 import spacy
 import srsly
@@ -15,7 +17,6 @@ from spacy.util import load_config
 from spacy_llm.registry import registry
 from typer.testing import CliRunner
 
-import canned
 from spacy_distill.cli import app
 from spacy_distill.corpus.corrections import import_corrections
 from spacy_distill.evaluation import detect_task, evaluate
@@ -124,8 +125,13 @@ def test_student_rules_and_teacher_docs(setup):
     DocBin(docs=teacher_docs, store_user_data=True).to_disk(tmp / "teacher.spacy")
 
     metrics = evaluate(
-        tmp / "gold.spacy", teacher=tmp / "teacher.spacy", student=tmp / "student" / "model-last",
-        rules=tmp / "patterns.jsonl", output=tmp / "metrics.json", report_dir=tmp / "report", repeats=2,
+        tmp / "gold.spacy",
+        teacher=tmp / "teacher.spacy",
+        student=tmp / "student" / "model-last",
+        rules=tmp / "patterns.jsonl",
+        output=tmp / "metrics.json",
+        report_dir=tmp / "report",
+        repeats=2,
     )
     written = json.loads((tmp / "metrics.json").read_text())
     assert written == metrics
@@ -186,7 +192,10 @@ def canned_answers(gold):
 def teacher_config(tmp, answers, model=None):
     config = load_config(ROOT / "configs" / "teacher_ner.cfg", interpolate=False)
     config["components"]["llm"]["model"] = model or {"@llm_models": "spacy_distill_test.Canned.v1", "answers": answers}
-    config["components"]["llm"]["model"]["store"] = {"@llm_misc": "spacy_distill.ResponseStore.v1", "path": "${paths.responses}"}
+    config["components"]["llm"]["model"]["store"] = {
+        "@llm_misc": "spacy_distill.ResponseStore.v1",
+        "path": "${paths.responses}",
+    }
     config.to_disk(tmp / "teacher.cfg")
     return tmp / "teacher.cfg"
 
@@ -197,9 +206,23 @@ def test_cli_teacher_config_runs_on_the_gold_and_reports_llm_stats(setup):
     config = teacher_config(tmp, answers)
     store = tmp / "responses.sqlite"
     args = [
-        "evaluate", str(tmp / "gold.spacy"), "--teacher", str(config), "--student", str(tmp / "student" / "model-last"),
-        "--output", str(tmp / "cfg" / "metrics.json"), "--report", str(tmp / "cfg" / "report"), "--repeats", "1", "--quiet",
-        "--paths.examples", str(DATA / "ner_examples.yml"), "--paths.responses", str(store),
+        "evaluate",
+        str(tmp / "gold.spacy"),
+        "--teacher",
+        str(config),
+        "--student",
+        str(tmp / "student" / "model-last"),
+        "--output",
+        str(tmp / "cfg" / "metrics.json"),
+        "--report",
+        str(tmp / "cfg" / "report"),
+        "--repeats",
+        "1",
+        "--quiet",
+        "--paths.examples",
+        str(DATA / "ner_examples.yml"),
+        "--paths.responses",
+        str(store),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -210,7 +233,12 @@ def test_cli_teacher_config_runs_on_the_gold_and_reports_llm_stats(setup):
     check_scores(teacher, p, r, 2 * p * r / (p + r))
     assert teacher["n_predicted"] == tp + fp and teacher["source"] == "config"
     llm = teacher["llm"]
-    assert (llm["model"], llm["llm_calls"], llm["cache_hits"], llm["speed_measured_on"]) == ("canned", N_GOLD, 0, "llm calls")
+    assert (llm["model"], llm["llm_calls"], llm["cache_hits"], llm["speed_measured_on"]) == (
+        "canned",
+        N_GOLD,
+        0,
+        "llm calls",
+    )
     assert llm["prompt_tokens"] > N_GOLD * 50 and llm["completion_tokens"] == 3 * N_GOLD
     assert teacher["docs_per_second"] > 0 and teacher["words_per_second"] > teacher["docs_per_second"]
     assert teacher["size_mb"] is None
@@ -230,9 +258,16 @@ def test_cli_teacher_config_runs_on_the_gold_and_reports_llm_stats(setup):
     # A local model file: its size is the teacher's size, and the student is so many times smaller.
     gguf = tmp / "fake.gguf"
     gguf.write_bytes(b"\0" * 3_000_000)
-    config = teacher_config(tmp, answers, {"@llm_models": "spacy_distill_test.CannedOnDisk.v1", "answers": answers, "model_path": str(gguf)})
-    metrics = evaluate(tmp / "gold.spacy", teacher=config, student=tmp / "student" / "model-last", repeats=1,
-                       overrides={"paths.examples": str(DATA / "ner_examples.yml"), "paths.responses": str(tmp / "r2.sqlite")})
+    config = teacher_config(
+        tmp, answers, {"@llm_models": "spacy_distill_test.CannedOnDisk.v1", "answers": answers, "model_path": str(gguf)}
+    )
+    metrics = evaluate(
+        tmp / "gold.spacy",
+        teacher=config,
+        student=tmp / "student" / "model-last",
+        repeats=1,
+        overrides={"paths.examples": str(DATA / "ner_examples.yml"), "paths.responses": str(tmp / "r2.sqlite")},
+    )
     assert metrics["systems"]["teacher"]["size_mb"] == pytest.approx(3.0)
 
 
@@ -275,11 +310,21 @@ def test_multilabel_textcat_is_macro_f_and_rules_are_refused(tmp_path):
         doc.cats = cats
     for doc, cats in zip(pred, pred_cats):
         doc.cats = cats
-    metrics = evaluate(docs_to(tmp_path / "gold.spacy", gold), teacher=docs_to(tmp_path / "pred.spacy", pred), output=tmp_path / "m.json")
+    metrics = evaluate(
+        docs_to(tmp_path / "gold.spacy", gold),
+        teacher=docs_to(tmp_path / "pred.spacy", pred),
+        output=tmp_path / "m.json",
+    )
     assert metrics["task"]["kind"] == "textcat_multilabel" and metrics["task"]["score"] == "cats_macro_f"
     # A: tp 2 (docs 1, 3), fp 1 (doc 2); B: tp 1 (doc 3), fn 1 (doc 2)
     a, b = {"p": 2 / 3, "r": 1.0, "f": 0.8}, {"p": 1.0, "r": 0.5, "f": 2 / 3}
-    check_scores(metrics["systems"]["teacher"], (a["p"] + b["p"]) / 2, (a["r"] + b["r"]) / 2, (a["f"] + b["f"]) / 2, {"A": a, "B": b})
+    check_scores(
+        metrics["systems"]["teacher"],
+        (a["p"] + b["p"]) / 2,
+        (a["r"] + b["r"]) / 2,
+        (a["f"] + b["f"]) / 2,
+        {"A": a, "B": b},
+    )
     with pytest.raises(ValueError, match="--rules needs an entity or span task"):
         evaluate(tmp_path / "gold.spacy", rules=tmp_path / "p.jsonl")
 
@@ -300,8 +345,16 @@ def test_exclusive_textcat_no_answer_and_missing_doc_predict_no_class(tmp_path):
     check_scores(teacher, 0.25, 0.25, 0.25, {"X": x, "Y": y})
     # Where every doc has a top class, the numbers are spaCy's exclusive scoring.
     metrics = evaluate(docs_to(tmp_path / "gold2.spacy", gold[:2]), teacher=tmp_path / "pred.spacy")
-    spacy_scores = Scorer.score_cats([Example(p, g) for p, g in zip(pred[:2], gold[:2])], "cats", labels=["X", "Y"], multi_label=False)
-    check_scores(metrics["systems"]["teacher"], spacy_scores["cats_macro_p"], spacy_scores["cats_macro_r"], spacy_scores["cats_score"], spacy_scores["cats_f_per_type"])
+    spacy_scores = Scorer.score_cats(
+        [Example(p, g) for p, g in zip(pred[:2], gold[:2])], "cats", labels=["X", "Y"], multi_label=False
+    )
+    check_scores(
+        metrics["systems"]["teacher"],
+        spacy_scores["cats_macro_p"],
+        spacy_scores["cats_macro_r"],
+        spacy_scores["cats_score"],
+        spacy_scores["cats_f_per_type"],
+    )
 
 
 def test_spans_task_and_span_ruler(tmp_path):
@@ -311,8 +364,15 @@ def test_spans_task_and_span_ruler(tmp_path):
     gold[1].spans["sc"] = []
     gold[2].spans["sc"] = [Span(gold[2], 1, 2, label="TOXIC")]
     task = detect_task(gold)
-    assert (task.kind, task.span_key, task.score_name, task.label_counts) == ("spancat", "sc", "spans_sc_f", {"TOXIC": 4})
-    srsly.write_jsonl(tmp_path / "p.jsonl", [{"label": "TOXIC", "pattern": [{"lower": {"IN": ["idiot", "moron", "rude"]}}]}])
+    assert (task.kind, task.span_key, task.score_name, task.label_counts) == (
+        "spancat",
+        "sc",
+        "spans_sc_f",
+        {"TOXIC": 4},
+    )
+    srsly.write_jsonl(
+        tmp_path / "p.jsonl", [{"label": "TOXIC", "pattern": [{"lower": {"IN": ["idiot", "moron", "rude"]}}]}]
+    )
     metrics = evaluate(docs_to(tmp_path / "gold.spacy", gold), rules=tmp_path / "p.jsonl", repeats=1)
     # predicted: Rude (fp), idiot, moron, idiot: tp 3 of 4 gold, fp 1
     check_scores(metrics["systems"]["rules"], 0.75, 0.75, 0.75)

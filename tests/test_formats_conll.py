@@ -1,7 +1,8 @@
 """CoNLL/BIO and CSV/TSV corpora (small files here; the real ones in test_import_real_data.py)."""
-import pytest
 
+import pytest
 from corrections_helpers import NLP, spans_of
+
 from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
@@ -53,11 +54,15 @@ def test_tsv_without_header(tmp_path):
 
 def test_csv_character_offsets(tmp_path):
     path = tmp_path / "spans.csv"
-    path.write_text('spans,text\n"[4, 5, 6, 7, 8]",You idiot.\n"[[0, 3]]",Bad stuff\n[],Fine\n"[1, 2]",Oops\n', encoding="utf8")
+    path.write_text(
+        'spans,text\n"[4, 5, 6, 7, 8]",You idiot.\n"[[0, 3]]",Bad stuff\n[],Fine\n"[1, 2]",Oops\n', encoding="utf8"
+    )
     docs, stats = load_corrections(path, NLP, "csv", Options(span_key="sc"), spans_column="spans", span_label="toxic")
     assert [spans_of(d, "sc") for d in docs] == [[(4, 9, "toxic")], [(0, 3, "toxic")], [], []]
     assert stats.dropped == {"not on token boundaries": 1} and stats.negative == 2
-    docs, stats = load_corrections(path, NLP, "csv", Options(span_key="sc", alignment="expand"), spans_column="spans", span_label="toxic")
+    docs, stats = load_corrections(
+        path, NLP, "csv", Options(span_key="sc", alignment="expand"), spans_column="spans", span_label="toxic"
+    )
     assert spans_of(docs[3], "sc") == [(0, 4, "toxic")] and stats.snapped == 1
 
 
@@ -67,7 +72,11 @@ def test_csv_character_offsets(tmp_path):
         ("txt,label\nhi,A\n", {"label_column": "label"}, "data.csv:1: no column 'text'"),
         ("text,label\nhi\n", {"label_column": "label"}, "data.csv:2: expected at least 2 fields, got 1"),
         ("text,spans\nhi,[0\n", {"spans_column": "spans"}, "data.csv:2: the spans column is not a JSON list"),
-        ('text,spans\nhi,"[""a""]"\n', {"spans_column": "spans"}, "data.csv:2: the spans column must list character indices"),
+        (
+            'text,spans\nhi,"[""a""]"\n',
+            {"spans_column": "spans"},
+            "data.csv:2: the spans column must list character indices",
+        ),
         ("", {"label_column": "label"}, "data.csv:1: the file is empty"),
     ],
 )

@@ -1,8 +1,9 @@
 """doccano: sequence labelling, text classification and relation-mode exports."""
+
 import pytest
 import srsly
-
 from corrections_helpers import NLP, export, spans_of, teacher_doc
+
 from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
@@ -12,16 +13,22 @@ TEXT = "Levi's & Zara"
 def test_export_shapes(tmp_path):
     ner = srsly.read_jsonl(export([teacher_doc(TEXT, ents=[(0, 4, "BRAND")])], tmp_path, "doccano", "ner"))
     assert next(ner)["label"] == [[0, 4, "BRAND"]]
-    cats = srsly.read_jsonl(export([teacher_doc(TEXT, ents=None, cats={"A": 1.0, "B": 0.0})], tmp_path, "doccano", "cats"))
+    cats = srsly.read_jsonl(
+        export([teacher_doc(TEXT, ents=None, cats={"A": 1.0, "B": 0.0})], tmp_path, "doccano", "cats")
+    )
     assert next(cats)["label"] == ["A"]
-    both = srsly.read_jsonl(export([teacher_doc(TEXT, ents=[(9, 13, "BRAND")], cats={"A": 1.0})], tmp_path, "doccano", "both"))
+    both = srsly.read_jsonl(
+        export([teacher_doc(TEXT, ents=[(9, 13, "BRAND")], cats={"A": 1.0})], tmp_path, "doccano", "both")
+    )
     record = next(both)
     assert (record["entities"], record["cats"]) == ([[9, 13, "BRAND"]], ["A"])
 
 
 def test_one_file_per_annotator_is_merged(tmp_path):
     srsly.write_jsonl(tmp_path / "alice.jsonl", [{"id": 1, "text": TEXT, "label": [[0, 4, "BRAND"]], "Comments": []}])
-    srsly.write_jsonl(tmp_path / "bob.jsonl", [{"id": 1, "text": TEXT, "label": [[0, 4, "BRAND"], [9, 13, "BRAND"]], "Comments": []}])
+    srsly.write_jsonl(
+        tmp_path / "bob.jsonl", [{"id": 1, "text": TEXT, "label": [[0, 4, "BRAND"], [9, 13, "BRAND"]], "Comments": []}]
+    )
     docs, stats = load_corrections(tmp_path, NLP, "doccano", Options(policy="latest"))
     assert spans_of(docs[0]) == [(0, 4, "BRAND"), (9, 13, "BRAND")]  # bob.jsonl comes later
     assert stats.conflicts == 1 and "alice" in stats.problems[0] and "bob" in stats.problems[0]

@@ -1,10 +1,11 @@
 """Label Studio: the export's tasks and labelling config, and reading its JSON export back."""
+
 import xml.etree.ElementTree as ET
 
 import pytest
 import srsly
-
 from corrections_helpers import NLP, export, spans_of, teacher_doc
+
 from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 from spacy_distill.formats.labelstudio import config_path
@@ -20,7 +21,10 @@ def test_export_has_predictions_and_a_matching_config(tmp_path):
     prediction = task["predictions"][0]
     assert prediction["model_version"] == "qwen2.5-7b"
     assert prediction["result"][0] == {
-        "id": "d0s0", "from_name": "label", "to_name": "text", "type": "labels",
+        "id": "d0s0",
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
         "value": {"start": 0, "end": 4, "text": "Levi", "labels": ["BRAND"]},
     }
     view = ET.fromstring(config_path(out).read_text())
@@ -31,7 +35,10 @@ def test_export_has_predictions_and_a_matching_config(tmp_path):
 
 
 def test_textcat_export_has_choices_with_scores(tmp_path):
-    docs = [teacher_doc("good", ents=None, cats={"POS": 0.9, "NEG": 0.1}), teacher_doc("bad", ents=None, cats={"POS": 0.2, "NEG": 0.8})]
+    docs = [
+        teacher_doc("good", ents=None, cats={"POS": 0.9, "NEG": 0.1}),
+        teacher_doc("bad", ents=None, cats={"POS": 0.2, "NEG": 0.8}),
+    ]
     out = export(docs, tmp_path, "labelstudio")
     result = srsly.read_json(out)[0]["predictions"][0]["result"][0]
     assert result["type"] == "choices" and result["value"] == {"choices": ["POS"]} and result["score"] == 0.9
@@ -45,18 +52,30 @@ def ls_task(text, *annotations):
 
 def annotation(who, when, spans=(), choices=None, cancelled=False):
     result = [
-        {"id": f"r{i}", "from_name": "label", "to_name": "text", "type": "labels", "value": {"start": s, "end": e, "labels": [label]}}
+        {
+            "id": f"r{i}",
+            "from_name": "label",
+            "to_name": "text",
+            "type": "labels",
+            "value": {"start": s, "end": e, "labels": [label]},
+        }
         for i, (s, e, label) in enumerate(spans)
     ]
     if choices is not None:
-        result.append({"id": "c", "from_name": "category", "to_name": "text", "type": "choices", "value": {"choices": choices}})
+        result.append(
+            {"id": "c", "from_name": "category", "to_name": "text", "type": "choices", "value": {"choices": choices}}
+        )
     return {"completed_by": who, "updated_at": when, "was_cancelled": cancelled, "result": result}
 
 
 def test_annotators_cancelled_and_unannotated_tasks(tmp_path):
     path = tmp_path / "export.json"
     tasks = [
-        ls_task(TEXT, annotation(1, "2024-05-01T10:00:00Z", [(0, 4, "BRAND")]), annotation({"id": 2, "email": "b@x"}, "2024-05-02T10:00:00Z", [(9, 13, "BRAND")])),
+        ls_task(
+            TEXT,
+            annotation(1, "2024-05-01T10:00:00Z", [(0, 4, "BRAND")]),
+            annotation({"id": 2, "email": "b@x"}, "2024-05-02T10:00:00Z", [(9, 13, "BRAND")]),
+        ),
         ls_task("Skipped text", annotation(1, "2024-05-01T10:00:00Z", cancelled=True)),
         ls_task("Not yet annotated"),
         ls_task("No brands here", annotation(1, "2024-05-03T10:00:00Z")),
@@ -71,13 +90,17 @@ def test_annotators_cancelled_and_unannotated_tasks(tmp_path):
 
 def test_text_field_with_another_name(tmp_path):
     path = tmp_path / "export.json"
-    srsly.write_json(path, [{"data": {"review": TEXT, "stars": 5}, "annotations": [annotation(1, None, [(0, 4, "BRAND")])]}])
+    srsly.write_json(
+        path, [{"data": {"review": TEXT, "stars": 5}, "annotations": [annotation(1, None, [(0, 4, "BRAND")])]}]
+    )
     assert spans_of(load_corrections(path, NLP)[0][0]) == [(0, 4, "BRAND")]
 
 
 def test_choices_are_categories(tmp_path):
     path = tmp_path / "export.json"
-    srsly.write_json(path, [ls_task("good", annotation(1, None, choices=["POS"])), ls_task("meh", annotation(1, None, choices=[]))])
+    srsly.write_json(
+        path, [ls_task("good", annotation(1, None, choices=["POS"])), ls_task("meh", annotation(1, None, choices=[]))]
+    )
     docs, _ = load_corrections(path, NLP, "labelstudio", Options(labels={"POS", "NEG"}))
     assert [d.cats for d in docs] == [{"NEG": 0.0, "POS": 1.0}, {"NEG": 0.0, "POS": 0.0}]
     assert not docs[0].has_annotation("ENT_IOB")  # a textcat project says nothing about entities
@@ -86,11 +109,20 @@ def test_choices_are_categories(tmp_path):
 @pytest.mark.parametrize(
     "content, error",
     [
-        ('[{"data": {"text": "abc"}, "annotations": []},\n {"data": {"text": "abc"}, "annot', "export.json:2: not valid JSON"),
+        (
+            '[{"data": {"text": "abc"}, "annotations": []},\n {"data": {"text": "abc"}, "annot',
+            "export.json:2: not valid JSON",
+        ),
         ('[{"data": {"text": "abc"}, "annotations": []}\n', "export.json:2: the JSON array is not closed"),
         ('[{"data": {"title": "a", "body": "b"}}]', "export.json:1: data no field 'text'"),
-        ('[\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 1, "end": 2, "labels": ["X"], "text": "c"}}]}]}]', "export.json:2: .*says its text is 'c'"),
-        ('[\n\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 7, "labels": ["X"]}}]}]}]', "export.json:3: span \\[0, 7\\) 'X' is outside the text"),
+        (
+            '[\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 1, "end": 2, "labels": ["X"], "text": "c"}}]}]}]',
+            "export.json:2: .*says its text is 'c'",
+        ),
+        (
+            '[\n\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 7, "labels": ["X"]}}]}]}]',
+            "export.json:3: span \\[0, 7\\) 'X' is outside the text",
+        ),
         ('{"data": {"text": "abc"}}', "export.json:1: expected a JSON array"),
     ],
 )

@@ -1,10 +1,11 @@
 """Prodigy answers: what accept, reject and ignore teach, merging annotators, bad input."""
+
 import json
 
 import pytest
 import srsly
-
 from corrections_helpers import NLP, iob, spans_of
+
 from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats.common import FormatError
 
@@ -18,7 +19,12 @@ def load(tmp_path, records, **options):
 
 
 def task(answer="accept", spans=(), text=TEXT, **extra):
-    return {"text": text, "spans": [{"start": s, "end": e, "label": label} for s, e, label in spans], "answer": answer, **extra}
+    return {
+        "text": text,
+        "spans": [{"start": s, "end": e, "label": label} for s, e, label in spans],
+        "answer": answer,
+        **extra,
+    }
 
 
 def test_accept_is_gold_and_empty_accept_is_negative(tmp_path):
@@ -38,7 +44,10 @@ def test_reject_marks_spans_incorrect_and_leaves_tags_missing(tmp_path):
 
 
 def test_binary_ner_answers_are_partial(tmp_path):
-    docs, _ = load(tmp_path, [task("accept", [(9, 13, "BRAND")], _view_id="ner"), task("reject", [(25, 29, "BRAND")], _view_id="ner")])
+    docs, _ = load(
+        tmp_path,
+        [task("accept", [(9, 13, "BRAND")], _view_id="ner"), task("reject", [(25, 29, "BRAND")], _view_id="ner")],
+    )
     doc = docs[0]
     assert iob(doc)[2] == "B-BRAND" and iob(doc).count("-") == len(doc) - 1
     assert spans_of(doc, "incorrect_spans") == [(25, 29, "BRAND")]
@@ -116,7 +125,10 @@ def test_unknown_labels_and_overlaps_are_counted(tmp_path):
 
 
 def test_tokens_are_used_and_checked(tmp_path):
-    tokens = [{"text": t, "start": s, "end": e, "id": i} for i, (t, s, e) in enumerate([("New", 0, 3), ("York-City", 4, 13), ("!", 13, 14)])]
+    tokens = [
+        {"text": t, "start": s, "end": e, "id": i}
+        for i, (t, s, e) in enumerate([("New", 0, 3), ("York-City", 4, 13), ("!", 13, 14)])
+    ]
     span = {"start": 4, "end": 13, "token_start": 1, "token_end": 1, "label": "GPE"}
     docs, _ = load(tmp_path, [{"text": "New York-City!", "tokens": tokens, "spans": [span], "answer": "accept"}])
     assert [t.text for t in docs[0]] == ["New", "York-City", "!"] and spans_of(docs[0]) == [(4, 13, "GPE")]
@@ -124,14 +136,23 @@ def test_tokens_are_used_and_checked(tmp_path):
     with pytest.raises(FormatError, match="answers.jsonl:1: token 0 is 'Old'.*tokens and text differ"):
         load(tmp_path, [{"text": "New York-City!", "tokens": bad, "spans": [], "answer": "accept"}])
     with pytest.raises(FormatError, match="answers.jsonl:1: .*token_start/token_end 0/1"):
-        load(tmp_path, [{"text": "New York-City!", "tokens": tokens, "spans": [dict(span, token_start=0)], "answer": "accept"}])
+        load(
+            tmp_path,
+            [{"text": "New York-City!", "tokens": tokens, "spans": [dict(span, token_start=0)], "answer": "accept"}],
+        )
 
 
 @pytest.mark.parametrize(
     "line, error",
     [
-        ('{"text": "abc", "spans": [{"start": 0, "end": 9, "label": "X"}]}', "answers.jsonl:2: span \\[0, 9\\) 'X' is outside the text"),
-        ('{"text": "abc", "spans": [{"start": "0", "end": 3, "label": "X"}]}', "answers.jsonl:2: span field 'start' must be int, got str"),
+        (
+            '{"text": "abc", "spans": [{"start": 0, "end": 9, "label": "X"}]}',
+            "answers.jsonl:2: span \\[0, 9\\) 'X' is outside the text",
+        ),
+        (
+            '{"text": "abc", "spans": [{"start": "0", "end": 3, "label": "X"}]}',
+            "answers.jsonl:2: span field 'start' must be int, got str",
+        ),
         ('{"text": "abc", "spans": {"start": 0}}', "answers.jsonl:2: field 'spans' must be list, got dict"),
         ('{"text": 42}', "answers.jsonl:2: field 'text' must be str, got int"),
         ('{"text": "abc", "answer": "maybe"}', "answers.jsonl:2: answer must be accept, reject or ignore"),
@@ -151,7 +172,7 @@ def test_bom_crlf_and_empty_files(tmp_path):
     path = tmp_path / "windows.jsonl"
     lines = [json.dumps(task(spans=[(9, 13, "BRAND")])), json.dumps(task(text="Zara\r\nagain"))]
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf8") + b"\r\n")
-    docs, stats = load_corrections(path, NLP)  # format detected despite the BOM
+    docs, _stats = load_corrections(path, NLP)  # format detected despite the BOM
     assert spans_of(docs[0]) == [(9, 13, "BRAND")] and docs[1].text == "Zara\r\nagain"
     (tmp_path / "empty.jsonl").write_text("\n\n", encoding="utf8")
     with pytest.raises(FormatError, match="empty.jsonl:1: the file is empty"):

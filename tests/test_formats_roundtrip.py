@@ -1,12 +1,12 @@
 """Teacher docs -> export -> (expert accepts everything) -> import gives back the same annotations."""
+
 import pytest
 import srsly
+from corrections_helpers import NLP, SUFFIX, accept_all, export, spans_of, teacher_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from spacy.tokens import DocBin
 
-from corrections_helpers import NLP, SUFFIX, accept_all, export, spans_of, teacher_doc
 from spacy_distill.corpus.corrections import Options, load_corrections
 from spacy_distill.formats import export_docs
 
@@ -52,7 +52,11 @@ def test_spancat_roundtrip(tmp_path, fmt):
 @pytest.mark.parametrize("exclusive", [True, False])
 def test_textcat_roundtrip(tmp_path, fmt, exclusive):
     if exclusive:
-        cats = [{"POS": 1.0, "NEG": 0.0, "MIXED": 0.0}, {"POS": 0.0, "NEG": 1.0, "MIXED": 0.0}, {"POS": 1.0, "NEG": 0.0, "MIXED": 0.0}]
+        cats = [
+            {"POS": 1.0, "NEG": 0.0, "MIXED": 0.0},
+            {"POS": 0.0, "NEG": 1.0, "MIXED": 0.0},
+            {"POS": 1.0, "NEG": 0.0, "MIXED": 0.0},
+        ]
     else:
         cats = [{"A": 1.0, "B": 1.0, "C": 0.0}, {"A": 0.0, "B": 0.0, "C": 0.0}, {"A": 1.0, "B": 0.0, "C": 0.0}]
     docs = [teacher_doc(text, ents=None, cats=c) for text, c in zip(TEXTS, cats)]
@@ -71,7 +75,9 @@ def test_ner_and_textcat_together(tmp_path, fmt):
     assert [(spans_of(d), d.cats) for d in got] == [(spans_of(d), d.cats) for d in docs]
 
 
-WORD = st.sampled_from(["Levi", "'s", "Uniqlo", "H&M", "Dr.", "shoes", "<b>", "x", "Ärger", "2024", ",", "!", "über-cool"])
+WORD = st.sampled_from(
+    ["Levi", "'s", "Uniqlo", "H&M", "Dr.", "shoes", "<b>", "x", "Ärger", "2024", ",", "!", "über-cool"]
+)
 SEP = st.sampled_from([" ", " ", " ", "  ", "\n", ""])
 LABELS = ["BRAND", "SHOP", "Größe & <Art>"]
 
@@ -88,7 +94,11 @@ def teacher_docs(draw, kind):
         seen.add(text)
         doc = NLP(text)
         words_idx = [t.i for t in doc if not t.is_space]
-        pairs = draw(st.lists(st.tuples(st.sampled_from(words_idx), st.sampled_from(words_idx), st.sampled_from(LABELS)), max_size=4))
+        pairs = draw(
+            st.lists(
+                st.tuples(st.sampled_from(words_idx), st.sampled_from(words_idx), st.sampled_from(LABELS)), max_size=4
+            )
+        )
         spans = [doc[min(a, b) : max(a, b) + 1] for a, b, _ in pairs]
         spans = [(s.start_char, s.end_char, label) for s, (_, _, label) in zip(spans, pairs) if not s[-1].is_space]
         if kind == "ner":
@@ -131,13 +141,19 @@ def test_annotate_export_import_chain(root, tmp_path):
     from spacy_distill.teacher.annotate import annotate
 
     brand = "FASHION_BRAND"
-    answers = {"I love Zara and Gucci.": f"Gucci | {brand}\nZara | {brand}", "Nothing to see.": "none", "Levi's 501 rock.": f"Levi's | {brand}"}
+    answers = {
+        "I love Zara and Gucci.": f"Gucci | {brand}\nZara | {brand}",
+        "Nothing to see.": "none",
+        "Levi's 501 rock.": f"Levi's | {brand}",
+    }
     config = load_config(root / "configs" / "teacher_ner.cfg", interpolate=False)
     config["paths"]["examples"] = str(root / "assets" / "fashion_brands" / "ner_examples.yml")
     config["paths"]["responses"] = str(tmp_path / "responses.sqlite")
     config["components"]["llm"]["model"] = {"@llm_models": "spacy_distill_test.Canned.v1", "answers": answers}
     config.to_disk(tmp_path / "teacher.cfg")
-    srsly.write_jsonl(tmp_path / "in.jsonl", [{"text": t, "meta": {"i": i, "nested": {"x": [i]}}} for i, t in enumerate(answers)])
+    srsly.write_jsonl(
+        tmp_path / "in.jsonl", [{"text": t, "meta": {"i": i, "nested": {"x": [i]}}} for i, t in enumerate(answers)]
+    )
     annotate(tmp_path / "teacher.cfg", tmp_path / "in.jsonl", tmp_path / "teacher.spacy", show_progress=False)
     teacher = list(DocBin().from_disk(tmp_path / "teacher.spacy").get_docs(NLP.vocab))
     assert [spans_of(d) for d in teacher] == [[(7, 11, brand), (16, 21, brand)], [], [(0, 6, brand)]]

@@ -6,6 +6,7 @@ own parser (`llama_sampler_init_grammar`, with the vocabulary of the bundled
 GGUF model loaded vocab-only, ~0.2 s) and then walk answers through the
 grammar sampler token by token to see which answers it allows.
 """
+
 import ctypes
 import re
 from pathlib import Path
@@ -115,7 +116,7 @@ def gbnf():
 
 def alternatives(grammar: str, rule: str) -> List[str]:
     """The string literals of one rule, unescaped."""
-    [line] = [l for l in grammar.splitlines() if l.startswith(f"{rule} ::= ")]
+    [line] = [g for g in grammar.splitlines() if g.startswith(f"{rule} ::= ")]
     literals = re.findall(r'"((?:[^"\\]|\\.)*)"', line.split("::=", 1)[1])
     escapes = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
     return [re.sub(r"\\(x00|.)", lambda m: "\x00" if m.group(1) == "x00" else escapes[m.group(1)], s) for s in literals]

@@ -1,11 +1,12 @@
 """Slices of real datasets in their original formats (tests/data) import with counts computed here from the raw files."""
+
 import csv
 import json
 from collections import Counter
 
 import pytest
-
 from corrections_helpers import NLP
+
 from spacy_distill.corpus.corrections import Options, load_corrections
 
 
@@ -65,7 +66,7 @@ def conll_counts(path):
 def test_conll_bio(test_data, name):
     path = test_data / name
     sentences, entities = conll_counts(path)
-    docs, stats = load_corrections(path, NLP)  # .conll and .tsv files with IOB tags are detected as CoNLL
+    _docs, stats = load_corrections(path, NLP)  # .conll and .tsv files with IOB tags are detected as CoNLL
     assert (stats.docs, stats.spans, stats.dropped) == (sentences, entities, {})
 
 
@@ -83,7 +84,7 @@ def test_banking77_csv_crlf(test_data):
 def test_germeval2018_tsv(test_data):
     path = test_data / "germeval2018" / "germeval2018.test.txt"
     rows = [line.split("\t") for line in path.read_text(encoding="utf8").splitlines()]
-    docs, stats = load_corrections(path, NLP, "tsv", text_column="0", label_column="1")
+    _docs, stats = load_corrections(path, NLP, "tsv", text_column="0", label_column="1")
     assert stats.records == len(rows)
     assert stats.docs == len(rows) and stats.categories == Counter(r[1] for r in rows)
 
@@ -97,9 +98,9 @@ def test_toxic_spans_character_offsets(test_data):
         offsets = sorted(set(json.loads(r["spans"])))
         runs += sum(1 for i, o in enumerate(offsets) if i == 0 or offsets[i - 1] != o - 1)
     options = Options(span_key="sc")
-    docs, stats = load_corrections(path, NLP, "csv", options, spans_column="spans", span_label="toxic")
+    _docs, stats = load_corrections(path, NLP, "csv", options, spans_column="spans", span_label="toxic")
     assert stats.docs == len(rows) and runs > 0
     assert stats.spans["toxic"] + stats.dropped["not on token boundaries"] == runs  # nothing lost uncounted
     options.alignment = "expand"
-    docs, stats = load_corrections(path, NLP, "csv", options, spans_column="spans", span_label="toxic")
+    _docs, stats = load_corrections(path, NLP, "csv", options, spans_column="spans", span_label="toxic")
     assert stats.dropped == {} and stats.spans["toxic"] + 0 <= runs and stats.snapped > 0

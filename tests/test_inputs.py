@@ -1,4 +1,5 @@
 """Reading raw texts: .jsonl, .txt, .csv, and errors that name the file and line."""
+
 import re
 
 import pytest

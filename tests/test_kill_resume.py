@@ -2,12 +2,11 @@
 
 A real tiny model (SmolLM2-135M, in-process llama.cpp) annotates real WNUT-17 sentences.
 """
+
 import subprocess
 
 import pytest
 import spacy
-from spacy.tokens import DocBin
-
 from llm_helpers import (
     NER_EXAMPLES,
     ROOT,
@@ -21,6 +20,7 @@ from llm_helpers import (
     wnut17_texts,
     write_txt,
 )
+from spacy.tokens import DocBin
 
 pytestmark = pytest.mark.llm
 
@@ -38,8 +38,18 @@ def test_kill_9_then_resume(tmp_path, test_data):
     log_path = tmp_path / "killed_run.log"
 
     cmd = cli_command(
-        "annotate", str(TEACHER_NER_CFG), str(input_path), str(output), "--batch-size", "4", "--quiet",
-        "--paths.examples", str(NER_EXAMPLES), "--paths.responses", str(store), *MODEL_OVERRIDE,
+        "annotate",
+        str(TEACHER_NER_CFG),
+        str(input_path),
+        str(output),
+        "--batch-size",
+        "4",
+        "--quiet",
+        "--paths.examples",
+        str(NER_EXAMPLES),
+        "--paths.responses",
+        str(store),
+        *MODEL_OVERRIDE,
     )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -1,4 +1,5 @@
 """spacy_distill.LlamaCpp.v1 in-process: grammar checking and the store key."""
+
 import pytest
 
 from spacy_distill.teacher.bundled import bundled_model_path

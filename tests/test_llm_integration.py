@@ -4,6 +4,7 @@ Gemma-3-270M (the config's default teacher) is used rather than SmolLM2-135M: wi
 span_compact prompt SmolLM2 answers "none" to every sentence, which would make the
 grammar checks vacuous; Gemma names some brands.
 """
+
 from pathlib import Path
 from typing import Dict, List
 
@@ -11,8 +12,6 @@ import httpx
 import pytest
 import spacy
 import srsly
-from spacy.tokens import Doc, DocBin
-
 from llm_helpers import (
     LABEL,
     NER_EXAMPLES,
@@ -25,13 +24,23 @@ from llm_helpers import (
     store_rows,
     write_txt,
 )
+from spacy.tokens import Doc, DocBin
+
 from spacy_distill.teacher.bundled import bundled_model_path
 
 pytestmark = pytest.mark.llm
 
 MODEL = "gemma3-270m"
-STATS_KEYS = ("docs", "llm_calls", "cache_hits", "parse_failures", "dropped_spans", "seconds",
-              "prompt_tokens", "completion_tokens")
+STATS_KEYS = (
+    "docs",
+    "llm_calls",
+    "cache_hits",
+    "parse_failures",
+    "dropped_spans",
+    "seconds",
+    "prompt_tokens",
+    "completion_tokens",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +65,15 @@ def comparable(doc: Doc):
     return doc.to_json(), repr(doc.user_data)
 
 
-def check_run(out_path: Path, stats: Dict, store_path: Path, texts: List[str], line_numbers: List[int],
-              model_name: str, first_run: bool) -> List[Doc]:
+def check_run(
+    out_path: Path,
+    stats: Dict,
+    store_path: Path,
+    texts: List[str],
+    line_numbers: List[int],
+    model_name: str,
+    first_run: bool,
+) -> List[Doc]:
     """Everything a run must deliver: docs in order with provenance, grammar-bound answers, stats."""
     n = len(texts)
     docs = load_docs(out_path)
@@ -168,8 +184,14 @@ def test_annotate_behind_llama_cpp_server(tmp_path, texts, input_txt, llama_serv
     store = tmp_path / "store.sqlite"
     overrides = server_overrides(llama_server.base_url, store)
 
-    stats = annotate(TEACHER_NER_CFG, input_path, tmp_path / "out.spacy", stats_path=tmp_path / "stats.json",
-                     overrides=overrides, show_progress=False)
+    stats = annotate(
+        TEACHER_NER_CFG,
+        input_path,
+        tmp_path / "out.spacy",
+        stats_path=tmp_path / "stats.json",
+        overrides=overrides,
+        show_progress=False,
+    )
     assert srsly.read_json(tmp_path / "stats.json") == stats
     # Overriding the nested section replaced it: the LlamaCpp model_path subsection is gone,
     # and only the OpenAI-compatible model counts HTTP requests.
@@ -178,10 +200,15 @@ def test_annotate_behind_llama_cpp_server(tmp_path, texts, input_txt, llama_serv
     check_grammar_not_vacuous(docs)
     assert all(d.user_data["teacher"]["identity"]["kind"] == "OpenAICompatible" for d in docs)
 
-    again = annotate(TEACHER_NER_CFG, input_path, tmp_path / "again.spacy", stats_path=tmp_path / "again.json",
-                     overrides=overrides, show_progress=False)
+    again = annotate(
+        TEACHER_NER_CFG,
+        input_path,
+        tmp_path / "again.spacy",
+        stats_path=tmp_path / "again.json",
+        overrides=overrides,
+        show_progress=False,
+    )
     assert again["http_requests"] == 0
-    docs_again = check_run(tmp_path / "again.spacy", again, store, texts, line_numbers, "tiny-teacher",
-                           first_run=False)
+    docs_again = check_run(tmp_path / "again.spacy", again, store, texts, line_numbers, "tiny-teacher", first_run=False)
     assert [comparable(d) for d in docs_again] == [comparable(d) for d in docs]
     assert (tmp_path / "again.spacy").read_bytes() == (tmp_path / "out.spacy").read_bytes()

@@ -3,23 +3,26 @@
 The teacher's prompts after the round carry corrected docs as few-shot examples, and every
 answer is in the response store: a rerun sends no prompt again.
 """
+
 import json
 import sqlite3
 
 import pytest
 import spacy
 import srsly
+from llm_helpers import FASHION_EVAL, NER_EXAMPLES, ROOT
 from spacy.tokens import DocBin
 from spacy.util import load_config
 
-from llm_helpers import FASHION_EVAL, NER_EXAMPLES, ROOT
 from spacy_distill.rounds.loop import run_loop
 
 pytestmark = pytest.mark.llm
 
 
 def test_one_round_with_smollm2(tmp_path, test_data):
-    rows = [r for r in srsly.read_jsonl(test_data / FASHION_EVAL) if 30 <= len(r["text"]) <= 160 and "\n" not in r["text"]]
+    rows = [
+        r for r in srsly.read_jsonl(test_data / FASHION_EVAL) if 30 <= len(r["text"]) <= 160 and "\n" not in r["text"]
+    ]
     with_brands = [r for r in rows if r["spans"]]
     without = [r for r in rows if not r["spans"]]
     pool, test = with_brands[:6] + without[:4], with_brands[6:12] + without[4:8]
@@ -28,7 +31,9 @@ def test_one_round_with_smollm2(tmp_path, test_data):
         docs = []
         for r in part:
             doc = nlp.make_doc(r["text"])
-            doc.ents = [doc.char_span(s["start"], s["end"], "FASHION_BRAND", alignment_mode="expand") for s in r["spans"]]
+            doc.ents = [
+                doc.char_span(s["start"], s["end"], "FASHION_BRAND", alignment_mode="expand") for s in r["spans"]
+            ]
             docs.append(doc)
         DocBin(docs=docs).to_disk(tmp_path / f"{name}.spacy")
     config = load_config(ROOT / "configs" / "loop_ner.cfg", interpolate=False)
@@ -36,9 +41,19 @@ def test_one_round_with_smollm2(tmp_path, test_data):
     config["paths"]["teacher_config"] = str(ROOT / "configs" / "teacher_ner.cfg")
     config["paths"]["student_config"] = str(ROOT / "configs" / "student_ner.cfg")
     loop = config["loop"]
-    loop.update(pool=str(tmp_path / "pool.spacy"), test=str(tmp_path / "test.spacy"), batch_size=5, budget=5, ceiling=None, rules=None)
+    loop.update(
+        pool=str(tmp_path / "pool.spacy"),
+        test=str(tmp_path / "test.spacy"),
+        batch_size=5,
+        budget=5,
+        ceiling=None,
+        rules=None,
+    )
     loop["corrections"]["gold"] = str(tmp_path / "pool.spacy")
-    loop["teacher"]["overrides"] = {"paths.examples": str(NER_EXAMPLES), "components.llm.model.model_path.name": "smollm2-135m-instruct"}
+    loop["teacher"]["overrides"] = {
+        "paths.examples": str(NER_EXAMPLES),
+        "components.llm.model.model_path.name": "smollm2-135m-instruct",
+    }
     loop["student"].update(dev=None, max_steps=30, eval_frequency=30)
     config.to_disk(tmp_path / "loop.cfg")
 
@@ -49,7 +64,9 @@ def test_one_round_with_smollm2(tmp_path, test_data):
     assert entry["teacher_llm_calls"] > 0  # the test set with the corrected docs as examples: new prompts
     with sqlite3.connect(tmp_path / "out" / "responses.sqlite") as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM responses")]
-    corrected = [d.text for d in DocBin().from_disk(tmp_path / "out" / "round_001" / "corrections.spacy").get_docs(nlp.vocab)]
+    corrected = [
+        d.text for d in DocBin().from_disk(tmp_path / "out" / "round_001" / "corrections.spacy").get_docs(nlp.vocab)
+    ]
     # After the round, the teacher's prompts show corrected docs as examples instead of the static ones.
     assert any(f"Text: {text}\nEntities:" in p for p in prompts for text in corrected)
     n_answers = len(prompts)

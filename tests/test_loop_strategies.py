@@ -1,4 +1,5 @@
 """Selection strategies, the diversity guard, pre-annotation sources, similar few-shot examples, projection."""
+
 import random
 import subprocess
 import sys
@@ -68,7 +69,10 @@ def test_diverse_top_skips_near_duplicates_and_fills_if_it_must():
 # --- strategies ---------------------------------------------------------------------------------
 
 
-TEXTS = [f"doc number {i} talks about {w}" for i, w in enumerate(["zara", "gucci", "prada", "nike", "uniqlo", "levis", "vans", "h&m"])]
+TEXTS = [
+    f"doc number {i} talks about {w}"
+    for i, w in enumerate(["zara", "gucci", "prada", "nike", "uniqlo", "levis", "vans", "h&m"])
+]
 
 
 def test_random_selection_is_seeded_distinct_and_registered():
@@ -103,7 +107,9 @@ calls = []
 
 def test_disagreement_picks_where_teacher_and_student_differ():
     calls.clear()
-    strategy = registry.resolve({"s": {"@misc": "spacy_distill.Disagreement.v1", "max_similarity": 1.0, "n_candidates": 0}})["s"]
+    strategy = registry.resolve(
+        {"s": {"@misc": "spacy_distill.Disagreement.v1", "max_similarity": 1.0, "n_candidates": 0}}
+    )["s"]
     assert isinstance(strategy, Disagreement)
     selection = strategy.select(Candidates(TEXTS, NER, random.Random(0), fake_teacher, FakeStudent()), 6)
     # docs 0 (zara) and 3 (nike) agree; the others disagree fully
@@ -131,7 +137,9 @@ def test_disagreement_measures():
     teacher = cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0})
     assert disagreement(teacher, cats_doc("t", {"a": 0.9, "b": 0.1, "c": 0.0}), TEXTCAT) == pytest.approx(0.1)
     assert disagreement(teacher, cats_doc("t", {"a": 0.2, "b": 0.8, "c": 0.0}), TEXTCAT) == pytest.approx(0.8)
-    assert disagreement(cats_doc("t", {"a": 1.0, "b": 1.0}), cats_doc("t", {"a": 1.0, "b": 0.0}), MULTI) == pytest.approx(0.5)
+    assert disagreement(
+        cats_doc("t", {"a": 1.0, "b": 1.0}), cats_doc("t", {"a": 1.0, "b": 0.0}), MULTI
+    ) == pytest.approx(0.5)
 
 
 def test_cats_uncertainty():
@@ -152,9 +160,12 @@ def _initialised(pipe_name, examples, config=None):
 def test_uncertainty_from_ner_beams_spancat_and_textcat_scores():
     texts = ["I like Nike shoes", "Zara is ok", "nothing here at all", "Uniqlo and Gap jeans"]
     first = lambda t: len(t.split()[0])  # noqa: E731
-    train = [Example.from_dict(NLP.make_doc(t), {"entities": [(0, first(t), "BRAND")] if t[0].isupper() else []}) for t in texts]
+    train = [
+        Example.from_dict(NLP.make_doc(t), {"entities": [(0, first(t), "BRAND")] if t[0].isupper() else []})
+        for t in texts
+    ]
     ner = _initialised("ner", train)
-    for i in range(5):
+    for _i in range(5):
         ner.update(train)
     scores = student_uncertainty(ner, texts, NER)
     assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
@@ -168,8 +179,12 @@ def test_uncertainty_from_ner_beams_spancat_and_textcat_scores():
     scores = student_uncertainty(spancat, texts, SPANS)
     assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores) and max(scores) > 0.5  # untrained: coin tosses
 
-    cat_train = [Example.from_dict(NLP.make_doc(t), {"cats": {"a": float(i % 3 == 0), "b": float(i % 3 == 1), "c": float(i % 3 == 2)}})
-                 for i, t in enumerate(texts)]
+    cat_train = [
+        Example.from_dict(
+            NLP.make_doc(t), {"cats": {"a": float(i % 3 == 0), "b": float(i % 3 == 1), "c": float(i % 3 == 2)}}
+        )
+        for i, t in enumerate(texts)
+    ]
     textcat = _initialised("textcat", cat_train)
     scores = student_uncertainty(textcat, texts, TEXTCAT)
     assert len(scores) == 4 and all(s > 0.5 for s in scores)  # untrained: three near-equal classes
@@ -208,14 +223,19 @@ def test_vote_and_best_per_label():
     sources = {"teacher": [teacher], "student": [student]}
     docs, by = choose("teacher", sources, NER, {})
     assert by == "teacher" and docs[0] is teacher
-    previous = {"teacher": {"f": 0.3, "per_label": {"BRAND": {"f": 0.3}}}, "student": {"f": 0.5, "per_label": {"BRAND": {"f": 0.5}}}}
+    previous = {
+        "teacher": {"f": 0.3, "per_label": {"BRAND": {"f": 0.3}}},
+        "student": {"f": 0.5, "per_label": {"BRAND": {"f": 0.5}}},
+    }
     docs, by = choose("best", sources, NER, previous)
     assert by == "student" and [e.text for e in docs[0].ents] == ["Nike", "Gap"]
     docs, by = choose("best", {"teacher": [teacher]}, NER, previous)  # round 1: no student yet
     assert by == "teacher"
     two_labels = Task("ner", None, ["A", "B"])
-    prev = {"teacher": {"f": 0.5, "per_label": {"A": {"f": 0.9}, "B": {"f": 0.1}}},
-            "student": {"f": 0.4, "per_label": {"A": {"f": 0.2}, "B": {"f": 0.6}}}}
+    prev = {
+        "teacher": {"f": 0.5, "per_label": {"A": {"f": 0.9}, "B": {"f": 0.1}}},
+        "student": {"f": 0.4, "per_label": {"A": {"f": 0.2}, "B": {"f": 0.6}}},
+    }
     assert label_winners(prev, two_labels, ["teacher", "student"]) == {"*": "teacher", "A": "teacher", "B": "student"}
     t = NLP.make_doc("x y")
     t.ents = [t.char_span(0, 1, "A"), t.char_span(2, 3, "B")]
@@ -227,8 +247,11 @@ def test_vote_and_best_per_label():
 
 
 def test_vote_on_categories():
-    docs = {"teacher": cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}), "student": cats_doc("t", {"a": 0.1, "b": 0.9, "c": 0.0}),
-            "rules": cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0})}
+    docs = {
+        "teacher": cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}),
+        "student": cats_doc("t", {"a": 0.1, "b": 0.9, "c": 0.0}),
+        "rules": cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0}),
+    }
     assert vote(docs, TEXTCAT, ["teacher", "student", "rules"]).cats == {"a": 0.0, "b": 1.0, "c": 0.0}
     two = {k: docs[k] for k in ("teacher", "student")}
     assert vote(two, TEXTCAT, ["teacher", "student"]).cats == {"a": 1.0, "b": 0.0, "c": 0.0}  # a tie: the first system
@@ -240,31 +263,43 @@ def test_vote_on_categories():
 def _ner_task(examples_path=None):
     from spacy_llm.registry import registry as llm
 
-    config = {"t": {"@llm_tasks": "spacy.NER.v3", "labels": ["FASHION_BRAND"],
-                    "template": {"@llm_misc": "spacy_distill.Template.v1", "name": "span_compact"}}}
+    config = {
+        "t": {
+            "@llm_tasks": "spacy.NER.v3",
+            "labels": ["FASHION_BRAND"],
+            "template": {"@llm_misc": "spacy_distill.Template.v1", "name": "span_compact"},
+        }
+    }
     if examples_path:
         config["t"]["examples"] = {"@misc": "spacy.FewShotReader.v1", "path": str(examples_path)}
     return llm.resolve(config)["t"]
 
 
 def test_similar_examples_are_chosen_per_prompt():
-    corrected = [ents_doc("I love my Nike running shoes", [(10, 14)], "FASHION_BRAND"), ents_doc("The weather is nice today", []),
-                 ents_doc("Zara has a sale on winter coats", [(0, 4)], "FASHION_BRAND")]
+    corrected = [
+        ents_doc("I love my Nike running shoes", [(10, 14)], "FASHION_BRAND"),
+        ents_doc("The weather is nice today", []),
+        ents_doc("Zara has a sale on winter coats", [(0, 4)], "FASHION_BRAND"),
+    ]
     task = SimilarExamplesTask(_ner_task(ROOT / "assets" / "fashion_brands" / "ner_examples.yml"), corrected, n=1)
-    (prompts, _), = list(task.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
+    ((prompts, _),) = list(task.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
     assert "Text: I love my Nike running shoes\nEntities:\nNike | FASHION_BRAND" in prompts[0]
     assert "Zara has a sale" not in prompts[0] and "AE's jeans" not in prompts[0]  # static examples replaced
-    (prompts, _), = list(task.generate_prompts([NLP.make_doc("Winter coats at Zara")]))
+    ((prompts, _),) = list(task.generate_prompts([NLP.make_doc("Winter coats at Zara")]))
     assert "Zara has a sale on winter coats\nEntities:\nZara | FASHION_BRAND" in prompts[0]
-    (prompts, _), = list(task.generate_prompts([NLP.make_doc("nice weather")]))
+    ((prompts, _),) = list(task.generate_prompts([NLP.make_doc("nice weather")]))
     assert "The weather is nice today\nEntities:\nnone" in prompts[0]
     assert task._inner._prompt_examples == task._static  # restored after each prompt
     # Too few corrected docs: the static examples.
-    static = SimilarExamplesTask(_ner_task(ROOT / "assets" / "fashion_brands" / "ner_examples.yml"), corrected, n=1, min_examples=5)
-    (prompts, _), = list(static.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
+    static = SimilarExamplesTask(
+        _ner_task(ROOT / "assets" / "fashion_brands" / "ner_examples.yml"), corrected, n=1, min_examples=5
+    )
+    ((prompts, _),) = list(static.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
     assert "AE's jeans" in prompts[0]
-    both = SimilarExamplesTask(_ner_task(ROOT / "assets" / "fashion_brands" / "ner_examples.yml"), corrected, n=1, keep_static=True)
-    (prompts, _), = list(both.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
+    both = SimilarExamplesTask(
+        _ner_task(ROOT / "assets" / "fashion_brands" / "ner_examples.yml"), corrected, n=1, keep_static=True
+    )
+    ((prompts, _),) = list(both.generate_prompts([NLP.make_doc("Are Nike running shoes good?")]))
     assert "AE's jeans" in prompts[0] and prompts[0].index("AE's jeans") < prompts[0].index("I love my Nike")
     assert TfidfIndex(["a b", "c d"]).most_similar("c", 1) == [1]
 
@@ -287,7 +322,7 @@ def test_wrapping_a_teacher_config_keeps_references_working(tmp_path):
 
 def test_power_law_fit_recovers_a_curve_and_projects():
     ns = [50, 100, 200, 400, 800]
-    fs = [0.8 - 2.0 * n ** -0.5 for n in ns]
+    fs = [0.8 - 2.0 * n**-0.5 for n in ns]
     fit = fit_power_law(ns, fs)
     assert fit["a"] == pytest.approx(0.8, abs=0.01) and fit["c"] == pytest.approx(0.5, abs=0.02)
     rounds = [{"n_corrected": n, "student_f": f} for n, f in zip(ns[:3], fs[:3])]
@@ -319,7 +354,9 @@ def test_fewest_edits_shows_the_cheapest_source_of_last_round():
     assert by == "teacher" and docs[0] is teacher  # round 1: nothing counted yet
     docs, by = choose("fewest_edits", sources, NER, {}, {"teacher": 0.9, "rules": 0.4, "vote": 0.6, "none": 1.2})
     assert by == "rules" and docs[0] is rules  # the student was not counted last round: not a candidate yet
-    docs, by = choose("fewest_edits", sources, NER, {}, {"teacher": 0.9, "student": 0.3, "rules": 0.4, "vote": 0.3, "none": 1.2})
+    docs, by = choose(
+        "fewest_edits", sources, NER, {}, {"teacher": 0.9, "student": 0.3, "rules": 0.4, "vote": 0.3, "none": 1.2}
+    )
     assert by == "student"  # a tie with the vote goes to the student
     docs, by = choose("fewest_edits", sources, NER, {}, {"teacher": 0.9, "student": 0.8, "vote": 0.2})
     assert by == "vote" and [e.text for e in docs[0].ents] == ["Nike", "Zara"]
@@ -331,32 +368,58 @@ def test_edit_counts_per_task():
     from spacy_distill.rounds.simulate import count_edits
 
     gold = cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0})
-    wrong, right, empty = (cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}), cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0}),
-                           cats_doc("t", {"a": 0.0, "b": 0.0, "c": 0.0}))
+    wrong, right, empty = (
+        cats_doc("t", {"a": 1.0, "b": 0.0, "c": 0.0}),
+        cats_doc("t", {"a": 0.0, "b": 1.0, "c": 0.0}),
+        cats_doc("t", {"a": 0.0, "b": 0.0, "c": 0.0}),
+    )
     for doc, n in ((wrong, 1), (right, 0), (empty, 1)):  # exclusive classes: picking the right one is one edit
         assert count_edits([doc], {"t": gold}, TEXTCAT)["total"] == n
     multi_gold = cats_doc("t", {"a": 1.0, "b": 1.0})
     assert count_edits([cats_doc("t", {"a": 0.0, "b": 1.0})], {"t": multi_gold}, MULTI)["total"] == 1
     assert count_edits([cats_doc("t", {"a": 0.0, "b": 0.0})], {"t": multi_gold}, MULTI)["total"] == 2
-    edits = count_edits([ents_doc("Nike and Zara", [(0, 4), (5, 8)])], {"Nike and Zara": ents_doc("Nike and Zara", [(0, 4), (9, 13)])}, NER)
-    assert edits["edits"]["kept"] == 1 and edits["edits"]["removed"] == 1 and edits["edits"]["added"] == 1 and edits["total"] == 2
+    edits = count_edits(
+        [ents_doc("Nike and Zara", [(0, 4), (5, 8)])],
+        {"Nike and Zara": ents_doc("Nike and Zara", [(0, 4), (9, 13)])},
+        NER,
+    )
+    assert (
+        edits["edits"]["kept"] == 1
+        and edits["edits"]["removed"] == 1
+        and edits["edits"]["added"] == 1
+        and edits["total"] == 2
+    )
     assert edits["per_doc"] == 2.0 and edits["docs_unchanged"] == 0
 
 
-@pytest.mark.parametrize("teacher_fs, verdict", [
-    ([0.218, 0.279, 0.222], "Last round +0.014, best round +0.071 (round 2): no clear change"),
-    ([0.25, 0.30], "Last round +0.092, best round +0.092 (round 2): the corrections as examples helped"),
-    ([0.20, 0.15], "Last round -0.058, best round -0.008 (round 1): the corrections as examples hurt"),
-])
+@pytest.mark.parametrize(
+    "teacher_fs, verdict",
+    [
+        ([0.218, 0.279, 0.222], "Last round +0.014, best round +0.071 (round 2): no clear change"),
+        ([0.25, 0.30], "Last round +0.092, best round +0.092 (round 2): the corrections as examples helped"),
+        ([0.20, 0.15], "Last round -0.058, best round -0.008 (round 1): the corrections as examples hurt"),
+    ],
+)
 def test_the_report_says_whether_corrections_as_examples_helped_the_teacher(teacher_fs, verdict):
     class Settings:
         margin = 0.0
+
         class teacher:
             similar_examples = 3
 
-    rounds = [{"round": i, "n_corrected": 50 * i, "teacher_f": f, "student_f": 0.1, "student_beats_teacher": False,
-               "teacher_f_before_corrections": 0.208, "suggested_by": "teacher", "edits_per_doc_by_source": {}}
-              for i, f in enumerate(teacher_fs, start=1)]
+    rounds = [
+        {
+            "round": i,
+            "n_corrected": 50 * i,
+            "teacher_f": f,
+            "student_f": 0.1,
+            "student_beats_teacher": False,
+            "teacher_f_before_corrections": 0.208,
+            "suggested_by": "teacher",
+            "edits_per_doc_by_source": {},
+        }
+        for i, f in enumerate(teacher_fs, start=1)
+    ]
     text = " ".join(findings(rounds, Settings, None, None, {"note": "too few rounds"}, final=True))
     assert "F 0.208 before any correction, then " + " -> ".join(f"{f:.3f}" for f in teacher_fs) in text
     assert verdict in text

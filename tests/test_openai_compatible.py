@@ -1,12 +1,13 @@
 """spacy_distill.OpenAICompatible.v1 against a real HTTP server on 127.0.0.1 (tests/openai_stub.py)."""
+
 import json
 import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
-
 from openai_stub import StubServer, prompt_text
+
 from spacy_distill.teacher.annotate import annotate, load_teacher
 from spacy_distill.teacher.base import TeacherError
 from spacy_distill.teacher.openai_compatible import OpenAICompatibleModel
@@ -140,7 +141,12 @@ def test_options_and_grammar_pass_through(stub, endpoint, grammar_field):
     }
     grammar = 'root ::= "none\\n"'
     model = make_model(
-        stub, endpoint=endpoint, options=options, grammar=grammar, grammar_field=grammar_field, system_prompt="Be brief."
+        stub,
+        endpoint=endpoint,
+        options=options,
+        grammar=grammar,
+        grammar_field=grammar_field,
+        system_prompt="Be brief.",
     )
     model([["hello"]])
     (body,) = [r["body"] for r in stub.requests]
@@ -242,7 +248,12 @@ def test_annotate_through_config_in_order_then_all_from_store(stub, tmp_path, co
     assert stub.answered != stub.prompts()  # answers arrived out of order
     assert 1 < stub.max_in_flight <= 4
     unique = len(set(texts))
-    assert (stats["docs"], stats["llm_calls"], stats["cache_hits"], stats["http_requests"]) == (len(texts), unique, len(texts) - unique, unique)
+    assert (stats["docs"], stats["llm_calls"], stats["cache_hits"], stats["http_requests"]) == (
+        len(texts),
+        unique,
+        len(texts) - unique,
+        unique,
+    )
     assert stats["prompt_tokens"] == sum(len(p.split()) for p in stub.prompts())
     assert stats["completion_tokens"] == sum(len(brand_answer(p).split()) for p in stub.prompts())
     for request in stub.requests:

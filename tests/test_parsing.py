@@ -1,5 +1,6 @@
 """The span and textcat parsers, run the way they run for real: inside a spaCy
 pipeline built from configs/teacher_ner.cfg (or a variant) with the canned model."""
+
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -110,7 +111,9 @@ def test_cot_and_compact_lines_parse(ner, answer):
     assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
 
 
-@pytest.mark.parametrize("line", [f"J.Crew | True | {LABEL} | a brand", f"1. J.Crew | True | {LABEL} | a brand", f"J.Crew | {LABEL}"])
+@pytest.mark.parametrize(
+    "line", [f"J.Crew | True | {LABEL} | a brand", f"1. J.Crew | True | {LABEL} | a brand", f"J.Crew | {LABEL}"]
+)
 def test_text_with_dots_is_kept(ner, line):
     text = "My J.Crew chinos are great."
     doc = ner({text: line})(text)

@@ -1,4 +1,5 @@
 """project.yml: every step's dependencies and outputs are real, separate paths."""
+
 from pathlib import Path
 
 from weasel.util import load_project_config

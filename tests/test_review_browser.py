@@ -1,7 +1,8 @@
 """End to end: a real headless Chromium (Debian's package) drives the review page, then `import` reads the database.
 
-    python tests/test_review_browser.py docs/review.png   # writes the README's screenshot
+python tests/test_review_browser.py docs/review.png   # writes the README's screenshot
 """
+
 import os
 import sys
 from pathlib import Path
@@ -11,15 +12,22 @@ import spacy
 from spacy.tokens import DocBin
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corrections_helpers import iob, spans_of, teacher_doc, write_docs  # noqa: E402
-from spacy_distill.corpus.corrections import import_corrections  # noqa: E402
-from spacy_distill.review_app.storage import ReviewDB  # noqa: E402
-from test_review_server import start_server, stop_server  # noqa: E402
+from corrections_helpers import iob, spans_of, teacher_doc, write_docs
+from test_review_server import start_server, stop_server
+
+from spacy_distill.corpus.corrections import import_corrections
+from spacy_distill.review_app.storage import ReviewDB
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TOKEN = "browser-test-token-0123456789abcdef"
 NLP = spacy.blank("en")
@@ -91,7 +99,9 @@ def chips(page):
 
 
 def wait_for_doc(page, text):
-    page.wait_for_function("t => window.document.getElementById('text').textContent.replace(/[A-Z_]+×/g, '').includes(t)", arg=text[:20])
+    page.wait_for_function(
+        "t => window.document.getElementById('text').textContent.replace(/[A-Z_]+×/g, '').includes(t)", arg=text[:20]
+    )
 
 
 def test_review_page_end_to_end_in_chromium(tmp_path, browser):
@@ -123,7 +133,7 @@ def test_review_page_end_to_end_in_chromium(tmp_path, browser):
         wait_for_doc(page, B)
         assert page.locator("#progress-text").text_content() == "1 / 4 done · you 1"
         labels = page.locator("#labels .label").all_inner_texts()
-        assert [l.split()[-1] for l in labels] == ["LOC", "ORG", "PERSON", "DATE"]
+        assert [label.split()[-1] for label in labels] == ["LOC", "ORG", "PERSON", "DATE"]
 
         # 2. Remove the wrong "office" ORG with a click on its ×.
         page.locator('#text .chip[data-k="0"] .x').click()
@@ -185,7 +195,11 @@ def test_review_page_end_to_end_in_chromium(tmp_path, browser):
     db = ReviewDB(db_path)
     history = db.answers(include_retracted=True)
     assert [(a["doc_id"], a["answer"], a["retracted"] is not None) for a in history] == [
-        (1, "accept", False), (2, "accept", False), (3, "reject", True), (3, "accept", False), (4, "reject", False),
+        (1, "accept", False),
+        (2, "accept", False),
+        (3, "reject", True),
+        (3, "accept", False),
+        (4, "reject", False),
     ]
     assert all(a["annotator"] == "maria" for a in history)
     assert history[1]["suggestion"]["spans"][0]["label"] == "ORG"  # the original suggestion is kept
@@ -197,7 +211,11 @@ def test_review_page_end_to_end_in_chromium(tmp_path, browser):
     assert spans_of(gold[B]) == [at(B, "Acme Corp", "ORG"), at(B, "New York City", "LOC"), at(B, "May", "DATE")]
     assert spans_of(gold[C]) == [at(C, "XSS Inc", "ORG")]
     assert spans_of(gold[D]) == [] and set(iob(gold[D])) == {"-"}
-    assert spans_of(gold[D], "incorrect_spans") == [at(D, "Bob", "PERSON"), at(D, "Carol", "PERSON"), at(D, "Rome", "LOC")]
+    assert spans_of(gold[D], "incorrect_spans") == [
+        at(D, "Bob", "PERSON"),
+        at(D, "Carol", "PERSON"),
+        at(D, "Rome", "LOC"),
+    ]
     assert "O" in iob(gold[B])  # accepted docs are complete: the other tokens are O
 
 
@@ -205,7 +223,7 @@ def test_categories_in_chromium_with_the_name_form(tmp_path, browser):
     """Text classification: the page asks for a name, number keys switch the category, the teacher's stays marked."""
     labels = ["card_arrival", "card_lost", "refund"]
     texts = ["My card has not arrived yet.", "I lost my card on the train.", "Where is my refund?"]
-    docs = [teacher_doc(t, ents=None, cats={l: float(l == "card_lost") for l in labels}) for t in texts]
+    docs = [teacher_doc(t, ents=None, cats={label: float(label == "card_lost") for label in labels}) for t in texts]
     db_path = tmp_path / "review.db"
     process, url = start_server(write_docs(docs, tmp_path / "teacher.spacy"), db_path)
     problems = []
@@ -219,7 +237,9 @@ def test_categories_in_chromium_with_the_name_form(tmp_path, browser):
         assert "annotator=jonas" in page.url
         chosen = lambda: page.eval_on_selector_all("#cats .cat.on", "els => els.map(e => e.dataset.label)")  # noqa: E731
         assert chosen() == ["card_lost"]
-        assert page.eval_on_selector_all("#cats .cat.suggested", "els => els.map(e => e.dataset.label)") == ["card_lost"]
+        assert page.eval_on_selector_all("#cats .cat.suggested", "els => els.map(e => e.dataset.label)") == [
+            "card_lost"
+        ]
         page.keyboard.press("1")  # exclusive categories: 1 replaces the teacher's choice
         assert chosen() == ["card_arrival"]
         page.keyboard.press("a")
@@ -256,10 +276,26 @@ def screenshot(path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     text = "Honestly the Patagonia Better Sweater I got at REI in Denver held up better than anything from Zara or Uniqlo. Worth the extra $40."
-    doc = teacher_doc(text, ents=[at(text, "Patagonia", "FASHION_BRAND"), at(text, "Better Sweater", "PRODUCT"), at(text, "REI", "STORE"), at(text, "Denver", "LOCATION"), at(text, "Zara", "FASHION_BRAND")], model="gemma3-270m")
-    doc.user_data["teacher"]["response"] = ["Patagonia | FASHION_BRAND\nBetter Sweater | PRODUCT\nREI | STORE\nDenver | LOCATION\nZara | FASHION_BRAND\nUniqlo | BRAND"]
+    doc = teacher_doc(
+        text,
+        ents=[
+            at(text, "Patagonia", "FASHION_BRAND"),
+            at(text, "Better Sweater", "PRODUCT"),
+            at(text, "REI", "STORE"),
+            at(text, "Denver", "LOCATION"),
+            at(text, "Zara", "FASHION_BRAND"),
+        ],
+        model="gemma3-270m",
+    )
+    doc.user_data["teacher"]["response"] = [
+        "Patagonia | FASHION_BRAND\nBetter Sweater | PRODUCT\nREI | STORE\nDenver | LOCATION\nZara | FASHION_BRAND\nUniqlo | BRAND"
+    ]
     doc.user_data["teacher"]["prompt_sha256"] = [hashlib.sha256(text.encode()).hexdigest()]
-    doc.user_data["spacy_distill"] = {"parse_failure": False, "unparsed_lines": [], "dropped_spans": [{"text": "Uniqlo", "label": "BRAND", "reason": "unknown label"}]}
+    doc.user_data["spacy_distill"] = {
+        "parse_failure": False,
+        "unparsed_lines": [],
+        "dropped_spans": [{"text": "Uniqlo", "label": "BRAND", "reason": "unknown label"}],
+    }
     doc.user_data["source"] = {"path": "corpus/comments.jsonl", "line": 17}
     others = [teacher_doc(f"Comment {i}", ents=[]) for i in range(41)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,16 +1,17 @@
 """Several annotators answering at once, through two server processes sharing one database:
 no answer is lost, none is stored twice, and no doc is given to two annotators."""
+
 import random
 import threading
 from collections import Counter
 
 import httpx
-from spacy.tokens import DocBin
-
 from corrections_helpers import NLP, teacher_doc, write_docs
+from spacy.tokens import DocBin
+from test_review_server import start_server, stop_server
+
 from spacy_distill.corpus.corrections import import_corrections
 from spacy_distill.review_app.storage import ReviewDB
-from test_review_server import start_server, stop_server
 
 NAMES = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"]
 
@@ -20,7 +21,15 @@ def make_docs(n):
     for i in range(n):
         a, b = NAMES[i % 6], NAMES[(i + 1) % 6]
         text = f"Note {i}: {a} met {b} in Paris."
-        docs.append(teacher_doc(text, ents=[(text.index(a), text.index(a) + len(a), "PERSON"), (text.index("Paris"), text.index("Paris") + 5, "LOC")]))
+        docs.append(
+            teacher_doc(
+                text,
+                ents=[
+                    (text.index(a), text.index(a) + len(a), "PERSON"),
+                    (text.index("Paris"), text.index("Paris") + 5, "LOC"),
+                ],
+            )
+        )
     return docs
 
 
@@ -45,7 +54,9 @@ def annotate(base_url, annotator, overlap_log, seed, start):
                 again = http.post("/api/answer", json=body, headers=csrf).json()
                 assert (again["answer_id"], again["stored"]) == (result["answer_id"], False)
             if rng.random() < 0.1:  # undo, then answer the same doc again
-                back = http.post("/api/undo", json={"annotator": annotator, "answer_id": result["answer_id"]}, headers=csrf).json()
+                back = http.post(
+                    "/api/undo", json={"annotator": annotator, "answer_id": result["answer_id"]}, headers=csrf
+                ).json()
                 assert back["doc"]["id"] == doc["id"]
                 overlap_log.append(("undone", annotator, result["answer_id"]))
                 continue
@@ -111,7 +122,7 @@ def test_with_overlap_four_annotators_each_answer_every_doc_once(tmp_path):
     teacher = write_docs(make_docs(n), tmp_path / "teacher.spacy")
     process, url = start_server(teacher, tmp_path / "review.db", "--overlap")
     try:
-        finished, undone = run_annotators({f"expert{i}": url.split("?")[0] for i in range(4)})
+        finished, _undone = run_annotators({f"expert{i}": url.split("?")[0] for i in range(4)})
     finally:
         out = stop_server(process)
     assert "Traceback" not in out

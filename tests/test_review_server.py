@@ -1,4 +1,5 @@
 """The review server's API: answers, undo, access token, Host/CSRF/origin checks, malformed requests."""
+
 import json
 import os
 import re
@@ -8,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from corrections_helpers import teacher_doc, write_docs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from corrections_helpers import teacher_doc, write_docs
 from spacy_distill.cli import app as cli_app
 from spacy_distill.review_app.server import STATIC, Settings, allowed_hosts, check_token, create_app, prepare
 from spacy_distill.review_app.storage import ReviewError
@@ -54,14 +55,30 @@ def post(client, path, body):
 
 def test_answer_undo_and_progress(client):
     doc = client.get("/api/next", params={"annotator": "alice"}).json()["doc"]
-    assert doc["suggestion"]["spans"] == [{"start": 0, "end": 1, "label": "PERSON"}, {"start": 3, "end": 4, "label": "LOC"}]
+    assert doc["suggestion"]["spans"] == [
+        {"start": 0, "end": 1, "label": "PERSON"},
+        {"start": 3, "end": 4, "label": "LOC"},
+    ]
     spans = doc["suggestion"]["spans"] + [{"start": 5, "end": 6, "label": "PERSON"}]
-    r = post(client, "/api/answer", {"annotator": "alice", "doc_id": doc["id"], "answer": "accept", "spans": spans, "request_id": "r-0000000001"})
+    r = post(
+        client,
+        "/api/answer",
+        {"annotator": "alice", "doc_id": doc["id"], "answer": "accept", "spans": spans, "request_id": "r-0000000001"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["stored"] and body["next"]["text"] == XSS_TEXT
-    assert body["progress"] == {"total": 2, "done": 1, "you": 1, "annotators": [{"name": "alice", "done": 1, "accept": 1, "reject": 0, "ignore": 0}]}
-    again = post(client, "/api/answer", {"annotator": "alice", "doc_id": doc["id"], "answer": "accept", "spans": spans, "request_id": "r-0000000001"})
+    assert body["progress"] == {
+        "total": 2,
+        "done": 1,
+        "you": 1,
+        "annotators": [{"name": "alice", "done": 1, "accept": 1, "reject": 0, "ignore": 0}],
+    }
+    again = post(
+        client,
+        "/api/answer",
+        {"annotator": "alice", "doc_id": doc["id"], "answer": "accept", "spans": spans, "request_id": "r-0000000001"},
+    )
     assert again.json()["answer_id"] == body["answer_id"] and not again.json()["stored"]
     undone = post(client, "/api/undo", {"annotator": "alice", "answer_id": body["answer_id"]}).json()
     assert undone["doc"]["state"]["spans"] == spans and undone["progress"]["done"] == 0
@@ -124,7 +141,16 @@ def test_token_is_required_off_loopback_and_checked_on_every_request(db):
 
 def test_cli_refuses_other_hosts_without_token(tmp_path):
     write_docs(docs(), tmp_path / "teacher.spacy")
-    args = ["review", str(tmp_path / "teacher.spacy"), "--db", str(tmp_path / "r.db"), "--host", "0.0.0.0", "--port", "0"]
+    args = [
+        "review",
+        str(tmp_path / "teacher.spacy"),
+        "--db",
+        str(tmp_path / "r.db"),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+    ]
     result = CliRunner().invoke(cli_app, args, env={"SPACY_DISTILL_REVIEW_TOKEN": ""})
     assert result.exit_code == 1 and "needs an access token" in one_line(result.output)
     assert not (tmp_path / "r.db").exists()
@@ -154,11 +180,19 @@ def test_changes_need_json_the_csrf_token_and_the_same_origin(client):
     assert client.post("/api/answer", json=body).status_code == 403
     assert client.post("/api/answer", json=body, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
     ok = {"X-CSRF-Token": csrf}
-    assert client.post("/api/answer", content=json.dumps(body), headers={**ok, "Content-Type": "text/plain"}).status_code == 415
+    assert (
+        client.post("/api/answer", content=json.dumps(body), headers={**ok, "Content-Type": "text/plain"}).status_code
+        == 415
+    )
     assert client.post("/api/answer", data={"annotator": "alice"}, headers=ok).status_code == 415
     assert client.post("/api/answer", json=body, headers={**ok, "Origin": "http://evil.example"}).status_code == 403
     assert client.post("/api/answer", json=body, headers={**ok, "Sec-Fetch-Site": "cross-site"}).status_code == 403
-    assert client.post("/api/answer", json=body, headers={**ok, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert (
+        client.post(
+            "/api/answer", json=body, headers={**ok, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+        ).status_code
+        == 200
+    )
 
 
 MALFORMED = [
@@ -185,14 +219,54 @@ MALFORMED = [
     ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": {}}, 422),
     ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [1]}, 422),
     ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 99, "label": "LOC"}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 2, "end": 1, "label": "LOC"}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": -1, "end": 1, "label": "LOC"}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 1, "label": "NOPE"}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 1, "label": ["LOC"]}]}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 2, "label": "LOC"}, {"start": 1, "end": 3, "label": "ORG"}]}, 422),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 99, "label": "LOC"}]},
+        422,
+    ),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 2, "end": 1, "label": "LOC"}]},
+        422,
+    ),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": -1, "end": 1, "label": "LOC"}]},
+        422,
+    ),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 1, "label": "NOPE"}]},
+        422,
+    ),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": 0, "end": 1, "label": ["LOC"]}]},
+        422,
+    ),
+    (
+        "POST",
+        "/api/answer",
+        {
+            "annotator": "a",
+            "doc_id": 1,
+            "answer": "accept",
+            "spans": [{"start": 0, "end": 2, "label": "LOC"}, {"start": 1, "end": 3, "label": "ORG"}],
+        },
+        422,
+    ),
     ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [], "request_id": "x"}, 422),
-    ("POST", "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [], "request_id": "bad id with spaces"}, 422),
+    (
+        "POST",
+        "/api/answer",
+        {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [], "request_id": "bad id with spaces"},
+        422,
+    ),
     ("POST", "/api/answer", {"annotator": None, "doc_id": 1, "answer": "accept", "spans": []}, 400),
     ("POST", "/api/answer", {"annotator": 5, "doc_id": 1, "answer": "accept", "spans": []}, 400),
     ("POST", "/api/answer", b"[" * 100_000, 400),
@@ -227,7 +301,16 @@ def test_whitespace_spans_and_textcat_rules(tmp_path):
     client.headers["X-CSRF-Token"] = client.get("/api/session").json()["csrf"]
     tokens = client.get("/api/next", params={"annotator": "a"}).json()["doc"]["tokens"]
     blank = next(i for i, (s, e) in enumerate(tokens) if not text[s:e].strip())
-    r = post(client, "/api/answer", {"annotator": "a", "doc_id": 1, "answer": "accept", "spans": [{"start": blank, "end": blank + 2, "label": "GREETING"}]})
+    r = post(
+        client,
+        "/api/answer",
+        {
+            "annotator": "a",
+            "doc_id": 1,
+            "answer": "accept",
+            "spans": [{"start": blank, "end": blank + 2, "label": "GREETING"}],
+        },
+    )
     assert r.status_code == 422 and "whitespace" in r.json()["error"]
 
     cats = [teacher_doc("Great.", ents=None, cats={"POS": 1.0, "NEG": 0.0})]
@@ -238,15 +321,27 @@ def test_whitespace_spans_and_textcat_rules(tmp_path):
     assert post(client, "/api/answer", {**base, "cats": {"POS": True, "NEG": True}}).status_code == 422
     assert post(client, "/api/answer", {**base, "cats": {"MAYBE": True}}).status_code == 422
     assert post(client, "/api/answer", {**base, "cats": {"POS": "yes"}}).status_code == 422
-    assert post(client, "/api/answer", {**base, "answer": "reject", "cats": {"POS": True, "NEG": False}}).status_code == 200
+    assert (
+        post(client, "/api/answer", {**base, "answer": "reject", "cats": {"POS": True, "NEG": False}}).status_code
+        == 200
+    )
     r = post(client, "/api/answer", {**base, "cats": {"POS": True}})
     assert r.status_code == 200 and r.json()["next"] is None
     assert [a["cats"] for a in db.answers()] == [{"NEG": 0.0, "POS": 1.0}, {"NEG": 0.0, "POS": 1.0}]
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**12) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["start", "end", "label", "x", "POS"]) | st.text(max_size=5), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["start", "end", "label", "x", "POS"]) | st.text(max_size=5), inner, max_size=4
+        )
+    ),
     max_leaves=12,
 )
 BODY = st.fixed_dictionaries(
@@ -255,7 +350,17 @@ BODY = st.fixed_dictionaries(
         "annotator": st.sampled_from(["alice", "", " ", "b<o>b"]) | JSON,
         "doc_id": st.sampled_from([1, 2, 0, -1]) | JSON,
         "answer": st.sampled_from(["accept", "reject", "ignore"]) | JSON,
-        "spans": st.lists(st.fixed_dictionaries({"start": st.integers(-2, 30), "end": st.integers(-2, 30), "label": st.sampled_from(["LOC", "ORG", "X"])}), max_size=4) | JSON,
+        "spans": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "start": st.integers(-2, 30),
+                    "end": st.integers(-2, 30),
+                    "label": st.sampled_from(["LOC", "ORG", "X"]),
+                }
+            ),
+            max_size=4,
+        )
+        | JSON,
         "cats": JSON,
         "request_id": JSON,
         "answer_id": JSON,
@@ -276,7 +381,18 @@ def test_random_requests_never_give_a_500(client, path, body):
 def start_server(input_path, db_path, *extra, env=None):
     """`spacy-distill review ... --port 0` in a subprocess; (process, base URL as printed)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "spacy_distill", "review", str(input_path), "--db", str(db_path), "--port", "0", *map(str, extra)],
+        [
+            sys.executable,
+            "-m",
+            "spacy_distill",
+            "review",
+            str(input_path),
+            "--db",
+            str(db_path),
+            "--port",
+            "0",
+            *map(str, extra),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,16 +1,17 @@
 """The review database: loading teacher docs, the queue, answers, undo, ordering, and reading it as corrections."""
+
 import sqlite3
 from pathlib import Path
 
 import pytest
 import spacy
+from corrections_helpers import iob, spans_of, teacher_doc, write_docs
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from corrections_helpers import iob, spans_of, teacher_doc, write_docs
 from spacy_distill.cli import app
-from spacy_distill.corpus.reader import create_corrections_reader
 from spacy_distill.corpus.corrections import import_corrections
+from spacy_distill.corpus.reader import create_corrections_reader
 from spacy_distill.formats import detect_format, read_corrections
 from spacy_distill.formats.common import FormatError
 from spacy_distill.review_app import storage
@@ -33,7 +34,7 @@ def ner_docs():
 
 @pytest.fixture
 def ner_db(tmp_path):
-    db, info = prepare(write_docs(ner_docs(), tmp_path / "teacher.spacy"), tmp_path / "review.db", labels=["DATE"])
+    db, _info = prepare(write_docs(ner_docs(), tmp_path / "teacher.spacy"), tmp_path / "review.db", labels=["DATE"])
     return db
 
 
@@ -47,7 +48,13 @@ def answer(db, doc, annotator="alice", kind="accept", spans=None, cats=None, req
 
 
 def test_prepare_stores_docs_tokens_suggestions_and_provenance(ner_db):
-    assert ner_db.schema.schema_dict() == {"has_spans": True, "span_key": None, "span_labels": ["LOC", "ORG", "PERSON", "DATE"], "cat_labels": [], "exclusive": False}
+    assert ner_db.schema.schema_dict() == {
+        "has_spans": True,
+        "span_key": None,
+        "span_labels": ["LOC", "ORG", "PERSON", "DATE"],
+        "cat_labels": [],
+        "exclusive": False,
+    }
     assert ner_db.meta("schema") == ner_db.schema.schema_dict()  # stored as before: databases of earlier versions open
     doc = ner_db.next_doc("alice")
     assert doc["text"] == "Alice flew to Paris with Bob."
@@ -70,7 +77,12 @@ def test_restart_keeps_docs_and_answers_and_adds_only_new_docs(tmp_path, ner_db)
     more = ner_docs() + [teacher_doc("Carol lives in Rome.", ents=[(0, 5, "PERSON")])]
     db, info = prepare(write_docs(more, tmp_path / "more.spacy"), tmp_path / "review.db")
     assert (info["added"], info["known"]) == (1, 4)
-    assert db.progress("alice") == {"total": 5, "done": 1, "you": 1, "annotators": [{"name": "alice", "done": 1, "accept": 1, "reject": 0, "ignore": 0}]}
+    assert db.progress("alice") == {
+        "total": 5,
+        "done": 1,
+        "you": 1,
+        "annotators": [{"name": "alice", "done": 1, "accept": 1, "reject": 0, "ignore": 0}],
+    }
     assert db.next_doc("alice")["text"] == "Acme Corp opened in Berlin."
     # A later input without the first docs: they leave the queue, their answers stay.
     db, info = prepare(write_docs(more[-1:], tmp_path / "last.spacy"), tmp_path / "review.db")
@@ -145,7 +157,15 @@ def test_answers_record_annotator_time_and_original_suggestion(ner_db):
 
 def test_import_gives_exact_gold_from_accepts_rejects_and_skips(tmp_path, ner_db):
     docs = [ner_db.next_doc("alice", overlap=True)]
-    answer(ner_db, docs[0], spans=[{"start": 0, "end": 1, "label": "PERSON"}, {"start": 3, "end": 4, "label": "LOC"}, {"start": 5, "end": 6, "label": "PERSON"}])
+    answer(
+        ner_db,
+        docs[0],
+        spans=[
+            {"start": 0, "end": 1, "label": "PERSON"},
+            {"start": 3, "end": 4, "label": "LOC"},
+            {"start": 5, "end": 6, "label": "PERSON"},
+        ],
+    )
     docs.append(ner_db.next_doc("alice", overlap=True))
     answer(ner_db, docs[1], kind="reject")
     docs.append(ner_db.next_doc("alice", overlap=True))
@@ -164,7 +184,11 @@ def test_import_gives_exact_gold_from_accepts_rejects_and_skips(tmp_path, ner_db
 
 
 def test_import_merges_annotators_by_policy(tmp_path, ner_db):
-    for name, spans in (("alice", [{"start": 0, "end": 1, "label": "PERSON"}]), ("bob", [{"start": 0, "end": 1, "label": "PERSON"}]), ("carol", [])):
+    for name, spans in (
+        ("alice", [{"start": 0, "end": 1, "label": "PERSON"}]),
+        ("bob", [{"start": 0, "end": 1, "label": "PERSON"}]),
+        ("carol", []),
+    ):
         doc = ner_db.next_doc(name, overlap=True)
         answer(ner_db, doc, annotator=name, spans=spans)
     stats = import_corrections(tmp_path / "review.db", tmp_path / "gold.spacy", policy="majority")
@@ -175,10 +199,20 @@ def test_import_merges_annotators_by_policy(tmp_path, ner_db):
 def test_spancat_and_textcat_databases(tmp_path):
     text = "You are a complete idiot and a liar."
     spans = [(10, 24, "INSULT"), (19, 24, "TOXIC")]
-    sc_db, _ = prepare(write_docs([teacher_doc(text, ents=None, spans=spans)], tmp_path / "sc.spacy"), tmp_path / "sc.db")
+    sc_db, _ = prepare(
+        write_docs([teacher_doc(text, ents=None, spans=spans)], tmp_path / "sc.spacy"), tmp_path / "sc.db"
+    )
     assert sc_db.schema.span_key == "sc"
     doc = sc_db.next_doc("alice")
-    answer(sc_db, doc, spans=[{"start": 3, "end": 5, "label": "INSULT"}, {"start": 4, "end": 5, "label": "TOXIC"}, {"start": 7, "end": 8, "label": "INSULT"}])
+    answer(
+        sc_db,
+        doc,
+        spans=[
+            {"start": 3, "end": 5, "label": "INSULT"},
+            {"start": 4, "end": 5, "label": "TOXIC"},
+            {"start": 7, "end": 8, "label": "INSULT"},
+        ],
+    )
     import_corrections(tmp_path / "sc.db", tmp_path / "sc.spacy.out.spacy")
     (gold,) = DocBin().from_disk(tmp_path / "sc.spacy.out.spacy").get_docs(NLP.vocab)
     assert spans_of(gold, "sc") == [(10, 24, "INSULT"), (19, 24, "TOXIC"), (31, 35, "INSULT")]
@@ -259,13 +293,17 @@ def make_student(tmp_path):
 
 def test_disagreement_order_puts_docs_where_teacher_and_student_differ_first(tmp_path):
     docs = ner_docs()
-    schema = Task.from_dict({"has_spans": True, "span_key": None, "span_labels": [], "cat_labels": [], "exclusive": False})
+    schema = Task.from_dict(
+        {"has_spans": True, "span_key": None, "span_labels": [], "cat_labels": [], "exclusive": False}
+    )
     ranked, scores, note = order_docs(docs, schema, "disagreement", make_student(tmp_path))
     # Student: Alice PERSON in docs 0 and 3, Acme Corp ORG in doc 1, nothing in doc 2.
     assert scores == [pytest.approx(1 - 2 / 3), 1.0, 0.0, 0.0]
     assert ranked == [1, 0, 2, 3]
     assert "disagree" in note
-    db, info = prepare(write_docs(docs, tmp_path / "t.spacy"), tmp_path / "r.db", "disagreement", make_student(tmp_path))
+    db, _info = prepare(
+        write_docs(docs, tmp_path / "t.spacy"), tmp_path / "r.db", "disagreement", make_student(tmp_path)
+    )
     first = db.next_doc("alice")
     assert first["text"].startswith("Acme") and first["score"] == 1.0
     with pytest.raises(ReviewError, match="--student"):
@@ -275,7 +313,9 @@ def test_disagreement_order_puts_docs_where_teacher_and_student_differ_first(tmp
 
 
 def test_disagreement_on_categories():
-    schema = Task.from_dict({"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True})
+    schema = Task.from_dict(
+        {"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True}
+    )
     teacher = teacher_doc("x", ents=None, cats={"A": 1.0, "B": 0.0})
     student = NLP("x")
     student.cats = {"A": 0.2, "B": 0.8}
@@ -283,8 +323,13 @@ def test_disagreement_on_categories():
 
 
 def test_uncertainty_order_uses_known_confidences_first(tmp_path):
-    schema = Task.from_dict({"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True})
-    docs = [teacher_doc(f"doc {i}", ents=None, cats=cats) for i, cats in enumerate([{"A": 1.0, "B": 0.0}, {"A": 0.9, "B": 0.1}, {"A": 0.55, "B": 0.45}])]
+    schema = Task.from_dict(
+        {"has_spans": False, "span_key": None, "span_labels": [], "cat_labels": ["A", "B"], "exclusive": True}
+    )
+    docs = [
+        teacher_doc(f"doc {i}", ents=None, cats=cats)
+        for i, cats in enumerate([{"A": 1.0, "B": 0.0}, {"A": 0.9, "B": 0.1}, {"A": 0.55, "B": 0.45}])
+    ]
     docs[0].user_data["teacher"]["confidence"] = 0.7
     ranked, scores, note = order_docs(docs, schema, "uncertainty")
     assert ranked == [2, 0, 1] and scores == [pytest.approx(0.3), pytest.approx(0.2), pytest.approx(0.9)]
@@ -293,7 +338,9 @@ def test_uncertainty_order_uses_known_confidences_first(tmp_path):
     assert ranked == [0, 1, 2] and scores == [None] * 3 and "no confidences" in note
     sc = teacher_doc("a b c", ents=None, spans=[(0, 1, "X"), (2, 3, "Y")])
     sc.spans["sc"].attrs["scores"] = [0.9, 0.6]
-    assert uncertainty(sc, Task.from_dict({"has_spans": True, "span_key": "sc", "cat_labels": [], "exclusive": False})) == pytest.approx(0.4)
+    assert uncertainty(
+        sc, Task.from_dict({"has_spans": True, "span_key": "sc", "cat_labels": [], "exclusive": False})
+    ) == pytest.approx(0.4)
 
 
 def test_spacy_train_reads_the_review_database(tmp_path, ner_db):
@@ -303,6 +350,11 @@ def test_spacy_train_reads_the_review_database(tmp_path, ner_db):
         for _ in range(2):
             doc = ner_db.next_doc(name)
             answer(ner_db, doc, annotator=name, kind="accept" if name == "alice" else "reject")
-    paths = {"paths.train": str(ner_db.path), "paths.dev": str(ner_db.path), "training.max_steps": 4, "training.eval_frequency": 2}
+    paths = {
+        "paths.train": str(ner_db.path),
+        "paths.dev": str(ner_db.path),
+        "training.max_steps": 4,
+        "training.eval_frequency": 2,
+    }
     train(Path(__file__).parent.parent / "configs" / "student_ner.cfg", tmp_path / "out", overrides=paths)
     assert (tmp_path / "out" / "model-last" / "meta.json").exists()

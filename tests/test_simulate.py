@@ -1,4 +1,5 @@
 """The simulated expert: edit counting and corrections that import back as the gold."""
+
 import json
 
 import pytest
@@ -18,8 +19,11 @@ from spacy_distill.rounds.simulate import simulate_corrections, span_edits
         ([(0, 4, "B")], [], {"removed": 1}),
         ([(0, 4, "A")], [(0, 4, "B")], {"relabelled": 1}),
         ([(0, 4, "B")], [(0, 9, "B")], {"boundaries_fixed": 1}),
-        ([(0, 4, "B"), (10, 14, "B"), (20, 24, "A")], [(0, 4, "B"), (11, 14, "B"), (30, 34, "B")],
-         {"kept": 1, "boundaries_fixed": 1, "removed": 1, "added": 1}),
+        (
+            [(0, 4, "B"), (10, 14, "B"), (20, 24, "A")],
+            [(0, 4, "B"), (11, 14, "B"), (30, 34, "B")],
+            {"kept": 1, "boundaries_fixed": 1, "removed": 1, "added": 1},
+        ),
     ],
 )
 def test_span_edits(suggested, gold, expected):
@@ -42,20 +46,35 @@ def _docbin(nlp, rows, path, key="ents"):
 def test_simulated_corrections_import_as_the_gold(tmp_path):
     nlp = spacy.blank("en")
     texts = ["I love Levi's jeans.", "Nike and Adidas shoes.", "Nothing here.", "Not in gold."]
-    teacher = _docbin(nlp, [
-        (texts[0], [(7, 11, "BRAND")], {}),            # boundary fix -> Levi's
-        (texts[1], [(0, 4, "BRAND")], {}),             # kept + added Adidas
-        (texts[2], [(0, 7, "BRAND")], {}),             # removed
-        (texts[3], [], {}),
-    ], tmp_path / "teacher.spacy")
-    gold = _docbin(nlp, [
-        (texts[0], [(7, 13, "BRAND")], {}),
-        (texts[1], [(0, 4, "BRAND"), (9, 15, "BRAND")], {}),
-        (texts[2], [], {}),
-    ], tmp_path / "gold.spacy")
+    teacher = _docbin(
+        nlp,
+        [
+            (texts[0], [(7, 11, "BRAND")], {}),  # boundary fix -> Levi's
+            (texts[1], [(0, 4, "BRAND")], {}),  # kept + added Adidas
+            (texts[2], [(0, 7, "BRAND")], {}),  # removed
+            (texts[3], [], {}),
+        ],
+        tmp_path / "teacher.spacy",
+    )
+    gold = _docbin(
+        nlp,
+        [
+            (texts[0], [(7, 13, "BRAND")], {}),
+            (texts[1], [(0, 4, "BRAND"), (9, 15, "BRAND")], {}),
+            (texts[2], [], {}),
+        ],
+        tmp_path / "gold.spacy",
+    )
     stats = simulate_corrections(teacher, gold, tmp_path / "corrections.jsonl")
     assert stats["docs"] == 3 and stats["docs_without_gold"] == 1
-    assert stats["edits"] == {"kept": 1, "added": 1, "removed": 1, "relabelled": 0, "boundaries_fixed": 1, "categories_toggled": 0}
+    assert stats["edits"] == {
+        "kept": 1,
+        "added": 1,
+        "removed": 1,
+        "relabelled": 0,
+        "boundaries_fixed": 1,
+        "categories_toggled": 0,
+    }
     assert stats["edits_total"] == 3 and stats["docs_accepted_unchanged"] == 0
     tasks = [json.loads(line) for line in (tmp_path / "corrections.jsonl").open()]
     assert [t["text"] for t in tasks] == texts[:3]

@@ -1,4 +1,5 @@
 """The response store: keys, durability, threads, WAL."""
+
 import sqlite3
 import threading
 from pathlib import Path
@@ -109,7 +110,9 @@ def test_concurrent_puts_lose_nothing(store):
     assert errors == []
     assert len(store) == n_threads * per_thread
     reopened = ResponseStore(store.path)
-    assert all(reopened.get(f"{t}-{i}")["response"] == f"answer {t} {i}" for t in range(n_threads) for i in range(per_thread))
+    assert all(
+        reopened.get(f"{t}-{i}")["response"] == f"answer {t} {i}" for t in range(n_threads) for i in range(per_thread)
+    )
     reopened.close()
 
 

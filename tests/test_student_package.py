@@ -5,6 +5,7 @@ A student is trained from corrections, turned into an installable package with
 `spacy.load` by a Python that sees this environment's packages minus those three
 (a site folder of links to everything else, `python -S`).
 """
+
 import re
 import subprocess
 import sys
@@ -14,13 +15,15 @@ from pathlib import Path
 from spacy.cli.train import train
 
 ROOT = Path(__file__).parent.parent
-LLM_STACK = re.compile(r"^(__editable__[._])?(spacy_llm|spacy-llm|llama_cpp|llama-cpp|spacy_distill|spacy-distill)", re.I)
-LOAD = '''
+LLM_STACK = re.compile(
+    r"^(__editable__[._])?(spacy_llm|spacy-llm|llama_cpp|llama-cpp|spacy_distill|spacy-distill)", re.I
+)
+LOAD = """
 import spacy
 nlp = spacy.load("en_fashion_student")
 doc = nlp("I bought new Levi's jeans and Nike shoes.")
 print(nlp.pipe_names, [(e.text, e.label_) for e in doc.ents])
-'''
+"""
 
 
 def test_student_packages_and_loads_without_llm_stack(tmp_path):
@@ -39,15 +42,40 @@ def test_student_packages_and_loads_without_llm_stack(tmp_path):
     packages = tmp_path / "packages"
     packages.mkdir()
     subprocess.run(
-        [sys.executable, "-m", "spacy", "package", str(model), str(packages), "--name", "fashion_student",
-         "--version", "0.0.1", "--build", "sdist"],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "package",
+            str(model),
+            str(packages),
+            "--name",
+            "fashion_student",
+            "--version",
+            "0.0.1",
+            "--build",
+            "sdist",
+        ],
+        check=True,
+        capture_output=True,
     )
     (sdist,) = (packages / "en_fashion_student-0.0.1" / "dist").glob("*.tar.gz")
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(sdist)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(sdist),
+        ],
+        check=True,
+        capture_output=True,
     )
     production = production_site(tmp_path / "production")
     result = run_isolated(LOAD, [site, production], tmp_path)
@@ -70,5 +98,8 @@ def run_isolated(code: str, paths, cwd: Path) -> subprocess.CompletedProcess:
     path = ":".join(str(p) for p in paths)
     return subprocess.run(
         [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = {path.split(':')!r}\n{code}"],
-        capture_output=True, text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin"},
     )

@@ -19,7 +19,13 @@ def doc(text, ents=(), cats=None, spans=None):
 def test_metrics_dict_and_review_schema_dict_round_trip():
     gold = [doc("Nike and Adidas", [(0, 4, "BRAND"), (9, 15, "BRAND")])]
     task = detect_task(gold)
-    assert task.to_dict() == {"kind": "ner", "score": "ents_f", "span_key": None, "labels": ["BRAND"], "label_counts": {"BRAND": 2}}
+    assert task.to_dict() == {
+        "kind": "ner",
+        "score": "ents_f",
+        "span_key": None,
+        "labels": ["BRAND"],
+        "label_counts": {"BRAND": 2},
+    }
     assert Task.from_dict(task.to_dict()) == task
     old = {"has_spans": True, "span_key": "sc", "span_labels": ["X"], "cat_labels": ["A", "B"], "exclusive": True}
     assert Task.from_dict(old).schema_dict() == old
@@ -28,9 +34,18 @@ def test_metrics_dict_and_review_schema_dict_round_trip():
 
 
 def test_teacher_task_adds_extra_labels_and_reads_both_spans_and_cats():
-    docs = [doc("a b c", spans=[(0, 1, "X")], cats={"A": 1.0, "B": 0.0}), doc("d e", spans=[], cats={"A": 0.0, "B": 1.0})]
+    docs = [
+        doc("a b c", spans=[(0, 1, "X")], cats={"A": 1.0, "B": 0.0}),
+        doc("d e", spans=[], cats={"A": 0.0, "B": 1.0}),
+    ]
     task = teacher_task(docs, ["Y"])
-    assert (task.kind, task.span_key, task.span_labels, task.cat_labels, task.exclusive) == ("spancat", "sc", ["X", "Y"], ["A", "B"], True)
+    assert (task.kind, task.span_key, task.span_labels, task.cat_labels, task.exclusive) == (
+        "spancat",
+        "sc",
+        ["X", "Y"],
+        ["A", "B"],
+        True,
+    )
     assert span_tuples(docs[0], task.span_key) == [(0, 1, "X")]
     multi = teacher_task([doc("x", cats={"A": 1.0, "B": 1.0})])
     assert multi.kind == "textcat_multilabel" and not multi.has_spans

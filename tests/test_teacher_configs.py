@@ -6,6 +6,7 @@ in-process on a few real texts of each new dataset and check that the grammar ho
 SmolLM2-135M for text classification; Gemma-3-270M for spans, because with the span_compact
 prompt SmolLM2 answers "none" to every toxic comment, which would make the check vacuous.
 """
+
 import re
 import socket
 from pathlib import Path
@@ -158,8 +159,9 @@ def test_teacher_annotates_with_canned_model(config_name, tmp_path):
     texts = list(answers)
     srsly.write_jsonl(tmp_path / "in.jsonl", [{"text": t, "meta": {"i": i}} for i, t in enumerate(texts)])
     overrides = canned_overrides(config_name, tmp_path, answers)
-    stats = annotate(CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "out.spacy", overrides=overrides,
-                     show_progress=False)
+    stats = annotate(
+        CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "out.spacy", overrides=overrides, show_progress=False
+    )
     assert stats["docs"] == len(texts) and stats["llm_calls"] == len(texts) and stats["cache_hits"] == 0
     assert stats["parse_failures"] == 0 and stats["unparsed_lines"] == 0 and stats["dropped_spans"] == 0
     docs = load_docs(tmp_path / "out.spacy")
@@ -187,8 +189,9 @@ def test_teacher_annotates_with_canned_model(config_name, tmp_path):
             assert positive == [["card_arrival"], ["lost_or_stolen_card", "terminate_account"], []]
 
     # A second run answers everything from the store.
-    again = annotate(CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "again.spacy", overrides=overrides,
-                     show_progress=False)
+    again = annotate(
+        CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "again.spacy", overrides=overrides, show_progress=False
+    )
     assert again["llm_calls"] == 0 and again["cache_hits"] == len(texts)
 
 
@@ -197,8 +200,13 @@ def test_unreadable_answers_are_counted(tmp_path):
     answers = {"Where is my new card?": "card_arrival, change_pin", "I need to change my PIN.": "pin_stuff"}
     srsly.write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in answers])
     overrides = canned_overrides("teacher_textcat.cfg", tmp_path, answers)
-    stats = annotate(CONFIGS / "teacher_textcat.cfg", tmp_path / "in.jsonl", tmp_path / "out.spacy",
-                     overrides=overrides, show_progress=False)
+    stats = annotate(
+        CONFIGS / "teacher_textcat.cfg",
+        tmp_path / "in.jsonl",
+        tmp_path / "out.spacy",
+        overrides=overrides,
+        show_progress=False,
+    )
     assert stats["parse_failures"] == 2 and stats["labels"] == {}
     assert all(max(d.cats.values()) == 0.0 for d in load_docs(tmp_path / "out.spacy"))
 
@@ -243,8 +251,9 @@ def test_textcat_prompt(config_name, tmp_path):
     text = gold("banking77", 1)[0]["text"]
     prompt = rendered_prompt(config_name, tmp_path, text)
     multi = "multilabel" in config_name
-    examples = srsly.read_yaml(ROOT / "assets" / "banking77" / (
-        "textcat_multilabel_examples.yml" if multi else "textcat_examples.yml"))
+    examples = srsly.read_yaml(
+        ROOT / "assets" / "banking77" / ("textcat_multilabel_examples.yml" if multi else "textcat_examples.yml")
+    )
     assert prompt.startswith("Classify the text. Labels: " + ", ".join(INTENTS) + ".\n")
     for label in INTENTS:
         assert re.search(rf"^{label}: \S", prompt, re.M), f"no definition of {label}"
@@ -319,7 +328,8 @@ def test_snippet_merges_into_teacher(config_name, snippet, tmp_path, monkeypatch
 
 def _one_prompt(config_name: str, tmp_path: Path) -> Doc:
     text = {"teacher_ner.cfg": "I love Zara.", "teacher_spancat.cfg": "you are a closet idiot"}.get(
-        config_name, "Where is my new card?")
+        config_name, "Where is my new card?"
+    )
     nlp = load_teacher(CONFIGS / config_name, canned_overrides(config_name, tmp_path, {}))
     return nlp(text)
 
@@ -354,10 +364,13 @@ GEMMA = "gemma3-270m"
 
 def run_real(config_name: str, texts: List[str], tmp_path: Path, model: str):
     srsly.write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
-    overrides = {**absolute_paths(config_name, tmp_path / "responses.sqlite"),
-                 "components.llm.model.model_path.name": model}
-    stats = annotate(CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "out.spacy", overrides=overrides,
-                     show_progress=False)
+    overrides = {
+        **absolute_paths(config_name, tmp_path / "responses.sqlite"),
+        "components.llm.model.model_path.name": model,
+    }
+    stats = annotate(
+        CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "out.spacy", overrides=overrides, show_progress=False
+    )
     docs = load_docs(tmp_path / "out.spacy")
     assert [d.text for d in docs] == texts
     assert stats["docs"] == len(texts) and stats["llm_calls"] == len(texts) and stats["cache_hits"] == 0
@@ -365,8 +378,9 @@ def run_real(config_name: str, texts: List[str], tmp_path: Path, model: str):
     assert 0 < stats["completion_tokens"] < 40 * len(texts) and stats["prompt_tokens"] > 100 * len(texts)
     identity = docs[0].user_data["teacher"]["identity"]
     assert identity["kind"] == "LlamaCpp" and identity["model"].lower().startswith(model[:5])
-    again = annotate(CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "again.spacy", overrides=overrides,
-                     show_progress=False)
+    again = annotate(
+        CONFIGS / config_name, tmp_path / "in.jsonl", tmp_path / "again.spacy", overrides=overrides, show_progress=False
+    )
     assert again["llm_calls"] == 0 and again["cache_hits"] == len(texts)
     return docs, stats
 

@@ -23,6 +23,7 @@ overlapping another entity is dropped, counted and reported with its file and
 line, and its tokens become missing (never O); alignment "expand" or
 "contract" snaps misaligned spans instead, and counts them.
 """
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def expand_paths(paths: Union[str, Path, Iterable[Union[str, Path]]]) -> List[Pa
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     found: List[Path] = []
     for item in items:
-        for part in (str(item).split(",") if isinstance(item, str) else [item]):
+        for part in str(item).split(",") if isinstance(item, str) else [item]:
             path = Path(str(part).strip())
             if path.is_dir() and not (path / "records.json").exists():
                 found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES))
@@ -105,7 +106,11 @@ def expand_paths(paths: Union[str, Path, Iterable[Union[str, Path]]]) -> List[Pa
 
 
 def load_corrections(
-    paths: Union[str, Path, Iterable], nlp: Language, fmt: str = "auto", options: Optional[Options] = None, **read_options: Any
+    paths: Union[str, Path, Iterable],
+    nlp: Language,
+    fmt: str = "auto",
+    options: Optional[Options] = None,
+    **read_options: Any,
 ) -> Tuple[List[Doc], Stats]:
     """Gold docs (tokenised by nlp unless a file gives tokens) and the stats of the import."""
     options = options or Options()
@@ -135,7 +140,9 @@ def _cat_labels(groups: Dict[str, List[Correction]], options: Options) -> List[s
     return sorted((seen | extra) & options.labels if options.labels else seen | extra)
 
 
-def _build_doc(text: str, group: List[Correction], nlp: Language, options: Options, stats: Stats, cat_labels: List[str]) -> Optional[Doc]:
+def _build_doc(
+    text: str, group: List[Correction], nlp: Language, options: Options, stats: Stats, cat_labels: List[str]
+) -> Optional[Doc]:
     active = [c for c in group if c.answer in ("accept", "reject")]
     if not text.strip():
         for c in active:
@@ -217,7 +224,7 @@ def align(doc: Doc, c: Correction, options: Options, stats: Stats) -> Tuple[List
     kept: List[Span] = []
     missing: List[Span] = []
     for a in c.spans or []:
-        what = f"span [{a.start}, {a.end}) {a.label!r} {c.text[a.start:a.end]!r:.40}"
+        what = f"span [{a.start}, {a.end}) {a.label!r} {c.text[a.start : a.end]!r:.40}"
         if options.labels is not None and a.label not in options.labels:
             stats.drop(c.source, "unknown label", what)
         else:
@@ -308,7 +315,9 @@ def _set_spans(doc: Doc, winners: Dict, aligned: Dict, span_key: Optional[str], 
         if state == "complete":
             if (answer == "accept") != (question[1:] in gold_keys):
                 stats.conflicts += 1
-                stats.report(f"{c.source}: binary {answer} of {span.text!r} {span.label_} disagrees with the full annotation, which wins")
+                stats.report(
+                    f"{c.source}: binary {answer} of {span.text!r} {span.label_} disagrees with the full annotation, which wins"
+                )
             continue
         state = "partial"
         (gold if answer == "accept" else incorrect).append(span)
@@ -322,7 +331,9 @@ def _set_spans(doc: Doc, winners: Dict, aligned: Dict, span_key: Optional[str], 
                 missing.append(span)
         covered = {i for s in kept for i in range(s.start, s.end)}
         holes = sorted({i for s in missing for i in range(s.start, s.end)} - covered)
-        doc.set_ents(kept, missing=[doc[i : i + 1] for i in holes], default="outside" if state == "complete" else "missing")
+        doc.set_ents(
+            kept, missing=[doc[i : i + 1] for i in holes], default="outside" if state == "complete" else "missing"
+        )
     else:
         doc.spans[span_key] = sorted(set(gold))
     if incorrect:
@@ -348,7 +359,9 @@ def _set_cats(doc: Doc, winners: Dict, stats: Stats) -> Optional[str]:
         if state == "complete":
             if cats.get(question[1]) != value:
                 stats.conflicts += 1
-                stats.report(f"{c.source}: binary {answer} of category {question[1]!r} disagrees with the full annotation, which wins")
+                stats.report(
+                    f"{c.source}: binary {answer} of category {question[1]!r} disagrees with the full annotation, which wins"
+                )
             continue
         state = "partial"
         cats[question[1]] = value

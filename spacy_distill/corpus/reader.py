@@ -9,6 +9,7 @@ Corrections are read, aligned and merged as `spacy-distill import` does (see
 `spacy_distill.corpus.corrections`), tokenised with the pipeline's own tokenizer,
 once per process; .spacy files are read as they are.
 """
+
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Optional, Union
 

@@ -9,6 +9,7 @@ do not rename its keys:
      "systems": {NAME: {"f", "p", "r", "per_label", "docs_per_second",
                         "words_per_second", "size_mb", ...}}}
 """
+
 from pathlib import Path
 from typing import Any, Dict, Optional
 

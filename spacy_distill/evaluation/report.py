@@ -5,6 +5,7 @@ smaller the student is than the teacher. The chart (matplotlib) shows F per
 label per system, speed in words/s and size on disk, and is embedded in the
 HTML as a base64 PNG, so the one file can be mailed on.
 """
+
 import base64
 import html
 from pathlib import Path
@@ -108,14 +109,20 @@ def _compare(student: Dict[str, Any], teacher: Dict[str, Any]) -> str:
     parts, unknown = [], []
     s_speed, t_speed = student.get("words_per_second"), teacher.get("words_per_second")
     if s_speed and t_speed:
-        parts.append(f"{_times(s_speed / t_speed, 'faster', 'slower')} ({fmt_number(s_speed)} vs {fmt_number(t_speed)} words/s)")
+        parts.append(
+            f"{_times(s_speed / t_speed, 'faster', 'slower')} ({fmt_number(s_speed)} vs {fmt_number(t_speed)} words/s)"
+        )
     else:
         unknown.append("the teacher's speed is unknown (its docs were annotated earlier, without timing)")
     s_size, t_size = student.get("size_mb"), teacher.get("size_mb")
     if s_size and t_size:
-        parts.append(f"{_times(t_size / s_size, 'smaller', 'larger')} ({fmt_number(s_size)} MB vs {fmt_number(t_size)} MB)")
+        parts.append(
+            f"{_times(t_size / s_size, 'smaller', 'larger')} ({fmt_number(s_size)} MB vs {fmt_number(t_size)} MB)"
+        )
     else:
-        unknown.append(f"the teacher's size is unknown (a remote model or earlier docs); the student takes {fmt_number(s_size)} MB")
+        unknown.append(
+            f"the teacher's size is unknown (a remote model or earlier docs); the student takes {fmt_number(s_size)} MB"
+        )
     text = f"The student is {' and '.join(parts)} than the teacher." if parts else ""
     if unknown:
         joined = "; ".join(unknown)
@@ -131,11 +138,18 @@ def systems_table(metrics: Dict[str, Any]) -> Tuple[List[str], List[List[str]]]:
     header = ["system", "F", "P", "R", "docs/s", "words/s", "size MB", "source"]
     rows = []
     for name, e in metrics["systems"].items():
-        rows.append([
-            name, fmt_score(e["f"]), fmt_score(e["p"]), fmt_score(e["r"]),
-            fmt_number(e.get("docs_per_second")), fmt_number(e.get("words_per_second")), fmt_number(e.get("size_mb")),
-            _source(e),
-        ])
+        rows.append(
+            [
+                name,
+                fmt_score(e["f"]),
+                fmt_score(e["p"]),
+                fmt_score(e["r"]),
+                fmt_number(e.get("docs_per_second")),
+                fmt_number(e.get("words_per_second")),
+                fmt_number(e.get("size_mb")),
+                _source(e),
+            ]
+        )
     return header, rows
 
 
@@ -148,7 +162,10 @@ def _source(entry: Dict[str, Any]) -> str:
 def per_label_table(metrics: Dict[str, Any]) -> Tuple[List[str], List[List[str]]]:
     names = list(metrics["systems"])
     header = ["label", "gold"] + [f"{n} F" for n in names] + ["winner"]
-    rows = [[label, "" if n is None else str(n)] + [fmt_score(f[name]) for name in names] + [who] for label, n, f, who in label_rows(metrics)]
+    rows = [
+        [label, "" if n is None else str(n)] + [fmt_score(f[name]) for name in names] + [who]
+        for label, n, f, who in label_rows(metrics)
+    ]
     return header, rows
 
 
@@ -212,9 +229,13 @@ def html_report(metrics: Dict[str, Any], png: bytes) -> str:
         f"<style>{CSS}</style></head><body><h1>Teacher vs. student</h1>",
         "<ul class='findings'>" + "".join(f"<li>{e(line)}</li>" for line in findings(metrics)) + "</ul>",
         f"<img alt='F per label, speed and size' src='data:image/png;base64,{chart}'>",
-        "<h2>Systems</h2>", table(*systems_table(metrics)),
-        "<h2>Per label (F)</h2>", table(*per_label_table(metrics)),
-        "<h2>How this was measured</h2><ul class='note'>" + "".join(f"<li>{e(n)}</li>" for n in method_notes(metrics)) + "</ul>",
+        "<h2>Systems</h2>",
+        table(*systems_table(metrics)),
+        "<h2>Per label (F)</h2>",
+        table(*per_label_table(metrics)),
+        "<h2>How this was measured</h2><ul class='note'>"
+        + "".join(f"<li>{e(n)}</li>" for n in method_notes(metrics))
+        + "</ul>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -252,7 +273,9 @@ def chart_png(metrics: Dict[str, Any], path: Path) -> bytes:
         grid = fig.add_gridspec(2, 2, width_ratios=[2.3, 1])
         ax_f, ax_speed, ax_size = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
     else:
-        fig, (ax_f, ax_speed, ax_size) = plt.subplots(1, 3, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1.3, 1.3]})
+        fig, (ax_f, ax_speed, ax_size) = plt.subplots(
+            1, 3, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1.3, 1.3]}
+        )
     width = min(0.8, 0.3 * len(groups)) / len(names)
     for i, name in enumerate(names):
         offset = (i - (len(names) - 1) / 2) * width
@@ -267,7 +290,14 @@ def chart_png(metrics: Dict[str, Any], path: Path) -> bytes:
             if horizontal:
                 ax_f.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
             else:
-                ax_f.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.015, text, ha="center", va="bottom", fontsize=8)
+                ax_f.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    bar.get_height() + 0.015,
+                    text,
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
     ticks = list(range(len(groups)))
     labels = [_wrap(g, 40) for g in groups]
     if horizontal:
@@ -290,7 +320,9 @@ def chart_png(metrics: Dict[str, Any], path: Path) -> bytes:
     handles, legend_labels = ax_f.get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="upper right", ncol=len(names), frameon=False, fontsize=10)
     gold = metrics["gold"]
-    fig.suptitle(f"{' vs. '.join(names)} on {gold['n_docs']} gold docs", x=0.01, ha="left", fontsize=12, fontweight="bold")
+    fig.suptitle(
+        f"{' vs. '.join(names)} on {gold['n_docs']} gold docs", x=0.01, ha="left", fontsize=12, fontweight="bold"
+    )
 
     _log_bars(ax_speed, names, [systems[n].get("words_per_second") for n in names], "Speed (words/s, log)", "")
     _log_bars(ax_size, names, [systems[n].get("size_mb") for n in names], "Size on disk (MB, log)", " MB")
@@ -338,7 +370,9 @@ def write_report(metrics: Dict[str, Any], out_dir: Path) -> List[Path]:
 
 def print_summary(metrics: Dict[str, Any], output: Optional[Path] = None) -> None:
     gold = metrics["gold"]
-    msg.good(f"Evaluated on {gold['n_docs']} gold docs ({metrics['task']['score']})" + (f" -> {output}" if output else ""))
+    msg.good(
+        f"Evaluated on {gold['n_docs']} gold docs ({metrics['task']['score']})" + (f" -> {output}" if output else "")
+    )
     header, rows = systems_table(metrics)
     msg.table(rows, header=header, divider=True)
     for line in findings(metrics)[1:]:

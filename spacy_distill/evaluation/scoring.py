@@ -18,6 +18,7 @@ The task is read off the gold docs (`spacy_distill.task.detect_task`):
   predictions are made one-hot and scored per class, which gives spaCy's exclusive numbers
   whenever every doc has a top class.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -97,10 +98,13 @@ def score(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -
         )
         p, r, f, per_label = scores[f"{attr}_p"], scores[f"{attr}_r"], scores[f"{attr}_f"], scores[f"{attr}_per_type"]
     else:
-        scores = Scorer.score_cats(
-            examples, "cats", labels=task.labels, multi_label=True, threshold=0.5
+        scores = Scorer.score_cats(examples, "cats", labels=task.labels, multi_label=True, threshold=0.5)
+        p, r, f, per_label = (
+            scores["cats_macro_p"],
+            scores["cats_macro_r"],
+            scores["cats_macro_f"],
+            scores["cats_f_per_type"],
         )
-        p, r, f, per_label = scores["cats_macro_p"], scores["cats_macro_r"], scores["cats_macro_f"], scores["cats_f_per_type"]
     per_label = per_label or {}
     ordered = {label: per_label[label] for label in task.labels if label in per_label}
     ordered.update({label: value for label, value in sorted(per_label.items()) if label not in ordered})

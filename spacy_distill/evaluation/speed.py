@@ -5,6 +5,7 @@ whatever tokenizer each one uses. Fast systems take the best of a few passes
 (the least disturbed by other work on the machine); an LLM gets one pass.
 Sizes are in MB of 10^6 bytes.
 """
+
 import os
 import platform
 import time

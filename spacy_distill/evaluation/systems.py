@@ -7,6 +7,7 @@
 - student: a `spacy.load`-able pipeline directory;
 - rules: EntityRuler / SpanRuler patterns (.jsonl) in a blank pipeline of the gold's language.
 """
+
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,8 +27,12 @@ Result = Tuple[List[Optional[Doc]], Dict[str, Any]]  # a doc per gold doc (None:
 
 
 def teacher_from_config(
-    config: Path, overrides: Optional[Dict[str, Any]], gold: Sequence[Doc], n_words: int,
-    batch_size: Optional[int] = None, show_progress: bool = False,
+    config: Path,
+    overrides: Optional[Dict[str, Any]],
+    gold: Sequence[Doc],
+    n_words: int,
+    batch_size: Optional[int] = None,
+    show_progress: bool = False,
 ) -> Result:
     """Run the teacher pipeline once over the gold texts; its speed, tokens and cache hits."""
     from ..teacher.annotate import load_teacher
@@ -57,7 +62,11 @@ def teacher_from_config(
     if "llm_seconds" in stats:
         stats["llm_seconds"] = round(stats["llm_seconds"], 6)
     calls, hits = stats.get("llm_calls"), stats.get("cache_hits")
-    llm = {"model": identity.get("model", identity.get("kind")), **stats, "speed_measured_on": _measured_on(calls, hits)}
+    llm = {
+        "model": identity.get("model", identity.get("kind")),
+        **stats,
+        "speed_measured_on": _measured_on(calls, hits),
+    }
     model_path = getattr(model, "model_path", None)
     entry = {
         "source": "config",
@@ -110,7 +119,9 @@ def teacher_from_docbin(path: Path, gold: Sequence[Doc], n_words: int, task: Tas
     return docs, entry
 
 
-def student(model_dir: Path, gold: Sequence[Doc], n_words: int, repeats: int, batch_size: Optional[int] = None) -> Result:
+def student(
+    model_dir: Path, gold: Sequence[Doc], n_words: int, repeats: int, batch_size: Optional[int] = None
+) -> Result:
     """The student pipeline over the gold texts, best of `repeats` passes."""
     start = time.perf_counter()
     try:

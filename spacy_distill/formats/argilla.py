@@ -11,6 +11,7 @@ records without responses as not annotated. Argilla 2.x's `to_disk` writes
 responses without their status, so all of them read as submitted there; the
 flat form keeps the status.
 """
+
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -41,19 +42,44 @@ def settings(schema: Task) -> Dict[str, Any]:
     questions = []
     if schema.has_spans:
         options = [{"value": label, "text": label, "description": None} for label in schema.span_labels]
-        question_settings = {"type": SPAN, "field": "text", "options": options, "allow_overlapping": schema.span_key is not None}
+        question_settings = {
+            "type": SPAN,
+            "field": "text",
+            "options": options,
+            "allow_overlapping": schema.span_key is not None,
+        }
         questions.append(_question("entities" if schema.span_key is None else "spans", question_settings, False))
     if schema.cat_labels:
         options = [{"value": label, "text": label, "description": None} for label in schema.cat_labels]
         kind = LABEL if schema.exclusive else MULTI
-        questions.append(_question("category" if schema.exclusive else "categories", {"type": kind, "options": options}, True))
-    text_field = {"name": "text", "title": "Text", "required": True, "settings": {"type": "text", "use_markdown": False}}
+        questions.append(
+            _question("category" if schema.exclusive else "categories", {"type": kind, "options": options}, True)
+        )
+    text_field = {
+        "name": "text",
+        "title": "Text",
+        "required": True,
+        "settings": {"type": "text", "use_markdown": False},
+    }
     guidelines = "Correct the suggestions of the teacher model; submit when the record is right."
-    return {"guidelines": guidelines, "fields": [text_field], "questions": questions, "vectors": [], "metadata": [], "allow_extra_metadata": True}
+    return {
+        "guidelines": guidelines,
+        "fields": [text_field],
+        "questions": questions,
+        "vectors": [],
+        "metadata": [],
+        "allow_extra_metadata": True,
+    }
 
 
 def _question(name: str, question_settings: Dict[str, Any], required: bool) -> Dict[str, Any]:
-    return {"name": name, "title": name.capitalize(), "description": None, "required": required, "settings": question_settings}
+    return {
+        "name": name,
+        "title": name.capitalize(),
+        "description": None,
+        "required": required,
+        "settings": question_settings,
+    }
 
 
 def doc_to_record(doc: Doc, schema: Task, questions: Dict[str, str]) -> Dict[str, Any]:
@@ -61,7 +87,9 @@ def doc_to_record(doc: Doc, schema: Task, questions: Dict[str, str]) -> Dict[str
     suggestions: Dict[str, Any] = {}
     for name, kind in questions.items():
         if kind == SPAN:
-            value: Any = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in doc_spans(doc, schema.span_key)]
+            value: Any = [
+                {"start": s.start_char, "end": s.end_char, "label": s.label_} for s in doc_spans(doc, schema.span_key)
+            ]
             score = None
         else:
             value = positive_cats(doc)
@@ -69,11 +97,21 @@ def doc_to_record(doc: Doc, schema: Task, questions: Dict[str, str]) -> Dict[str
             value = value if kind == MULTI else (value[0] if value else None)
         if value:
             suggestions[name] = {"value": value, "score": score, "agent": agent}
-    metadata = {k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in (doc.user_data.get("meta") or {}).items()}
+    metadata = {
+        k: v if isinstance(v, (str, int, float)) else json.dumps(v)
+        for k, v in (doc.user_data.get("meta") or {}).items()
+    }
     if schema.span_key is not None:
         metadata["span_key"] = schema.span_key
     record_id = str(stable_hash(doc.text, metadata) & 0xFFFFFFFF)
-    return {"id": record_id, "fields": {"text": doc.text}, "metadata": metadata, "suggestions": suggestions, "responses": {}, "vectors": {}}
+    return {
+        "id": record_id,
+        "fields": {"text": doc.text},
+        "metadata": metadata,
+        "suggestions": suggestions,
+        "responses": {},
+        "vectors": {},
+    }
 
 
 def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
@@ -92,7 +130,9 @@ def read(path: Path) -> Iterator[Correction]:
     questions = _questions(settings_path) if settings_path.exists() else []
     types = {q["name"]: q["settings"]["type"] for q in questions}
     text_field = next((q["settings"].get("field") for q in questions if q["settings"]["type"] == SPAN), None)
-    cat_labels = [o["value"] for q in questions if q["settings"]["type"] != SPAN for o in q["settings"].get("options", [])]
+    cat_labels = [
+        o["value"] for q in questions if q["settings"]["type"] != SPAN for o in q["settings"].get("options", [])
+    ]
     records = [(line, _unflatten(record)) for line, record in read_json_array(records_path)]
     if not types:
         types = _guess_types(records)
@@ -107,7 +147,9 @@ def _questions(settings_path: Path) -> List[Dict[str, Any]]:
     """The questions of an Argilla settings.json."""
     data = json.loads(read_text(settings_path))
     questions = data.get("questions") if isinstance(data, dict) else None
-    if not isinstance(questions, list) or not all(isinstance(q, dict) and isinstance(q.get("settings"), dict) and "name" in q for q in questions):
+    if not isinstance(questions, list) or not all(
+        isinstance(q, dict) and isinstance(q.get("settings"), dict) and "name" in q for q in questions
+    ):
         raise FormatError(f"{settings_path}: not Argilla settings (a list of questions with name and settings)")
     return questions
 
@@ -131,7 +173,9 @@ def _unflatten(record: Any) -> Any:
 def _guess_types(records: List) -> Dict[str, str]:
     types: Dict[str, str] = {}
     for _, record in records:
-        answers = record.get("responses") if isinstance(record, dict) and isinstance(record.get("responses"), dict) else {}
+        answers = (
+            record.get("responses") if isinstance(record, dict) and isinstance(record.get("responses"), dict) else {}
+        )
         for name, responses in answers.items():
             for value in (r.get("value") for r in responses if isinstance(r, dict)):
                 if isinstance(value, str):
@@ -143,7 +187,9 @@ def _guess_types(records: List) -> Dict[str, str]:
     return types
 
 
-def record_to_corrections(record: Any, source: str, types: Dict[str, str], text_field: Optional[str]) -> Iterator[Correction]:
+def record_to_corrections(
+    record: Any, source: str, types: Dict[str, str], text_field: Optional[str]
+) -> Iterator[Correction]:
     if not isinstance(record, dict):
         raise FormatError(f"{source}: a record must be an object, got {type(record).__name__}")
     fields = get(record, "fields", dict, source)
@@ -163,7 +209,9 @@ def record_to_corrections(record: Any, source: str, types: Dict[str, str], text_
     if not by_user:
         yield Correction(source, text, answer="none", meta=metadata)
     for user, values in by_user.items():
-        answer = "ignore" if "discarded" in statuses[user] else "none" if "submitted" not in statuses[user] else "accept"
+        answer = (
+            "ignore" if "discarded" in statuses[user] else "none" if "submitted" not in statuses[user] else "accept"
+        )
         correction = Correction(source, text, answer=answer, span_key=span_key, annotator=user, meta=metadata)
         if answer == "accept":  # a submitted record without a value for a question answers "none of them"
             correction.spans = [] if SPAN in types.values() else None
@@ -185,7 +233,9 @@ def _add_answer(correction: Correction, kind: Optional[str], question: str, valu
     elif kind in (LABEL, MULTI):
         labels = [value] if isinstance(value, str) else value if isinstance(value, list) else None
         if labels is None or not all(isinstance(v, str) for v in labels):
-            raise FormatError(f"{source}: the answer to label question {question!r} must be a label or list of labels, got {value!r:.60}")
+            raise FormatError(
+                f"{source}: the answer to label question {question!r} must be a label or list of labels, got {value!r:.60}"
+            )
         correction.cats = {**(correction.cats or {}), **{label: 1.0 for label in labels}}
 
 
@@ -194,7 +244,15 @@ def is_record(record: Dict[str, Any]) -> bool:
     return "fields" in record or any(k.endswith(".responses") for k in record)
 
 
-FORMAT = register(Format(
-    "argilla", read, write, suffix="", description="Argilla v2 dataset folder (rg.Dataset.to_disk / from_disk)",
-    detect_file=lambda path: path.is_dir() and (path / "records.json").exists(), detect_record=is_record, priority=30,
-))
+FORMAT = register(
+    Format(
+        "argilla",
+        read,
+        write,
+        suffix="",
+        description="Argilla v2 dataset folder (rg.Dataset.to_disk / from_disk)",
+        detect_file=lambda path: path.is_dir() and (path / "records.json").exists(),
+        detect_record=is_record,
+        priority=30,
+    )
+)

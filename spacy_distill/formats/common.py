@@ -4,6 +4,7 @@ provenance exporters write, and JSON/JSONL reading that names file and line.
 A reader turns each annotator's answer about one text into a `Correction`;
 `spacy_distill.corpus.corrections` aligns, merges and turns them into gold docs.
 """
+
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ def read_jsonl(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise FormatError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}); is the file truncated?") from None
+            raise FormatError(
+                f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}); is the file truncated?"
+            ) from None
         if not isinstance(obj, dict):
             raise FormatError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
         yield i, obj
@@ -172,5 +175,5 @@ def check_span_text(text: str, span: SpanAnn, quoted: Optional[str], source: str
     if quoted is not None and text[span.start : span.end] != quoted:
         raise FormatError(
             f"{source}: span [{span.start}, {span.end}) says its text is {quoted!r}, "
-            f"but the text there is {text[span.start:span.end]!r}"
+            f"but the text there is {text[span.start : span.end]!r}"
         )

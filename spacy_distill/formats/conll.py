@@ -5,6 +5,7 @@ Each line is checked first so that an error names its line; whitespace-only
 lines count as sentence breaks (WNUT-17 uses a lone tab). One doc per
 sentence, or per `-DOCSTART-` section when the file has them.
 """
+
 import re
 from pathlib import Path
 from typing import Iterator, List
@@ -72,7 +73,14 @@ def is_conll(path: Path) -> bool:
     return all(len(parts) >= 2 and TAG.match(parts[-1]) for parts in lines if parts[0] != "-DOCSTART-")
 
 
-FORMAT = register(Format(
-    "conll", read, None, suffix=".conll", description="CoNLL / BIO corpus (token ... IOB tag), read only",
-    detect_file=is_conll, priority=40,
-))
+FORMAT = register(
+    Format(
+        "conll",
+        read,
+        None,
+        suffix=".conll",
+        description="CoNLL / BIO corpus (token ... IOB tag), read only",
+        detect_file=is_conll,
+        priority=40,
+    )
+)

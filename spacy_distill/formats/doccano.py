@@ -7,6 +7,7 @@ Import also reads the relation-mode export (`entities` as objects with
 start_offset / end_offset). doccano exports one file per annotator, so the file name
 (without suffix) is taken as the annotator when several files are merged.
 """
+
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -76,8 +77,12 @@ def record_to_correction(record: Dict[str, Any], source: str, annotator: str, ha
 
 def _triple(item: Any, source: str) -> SpanAnn:
     ok = isinstance(item, list) and len(item) == 3
-    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[:2]) or not isinstance(item[2], str):
-        raise FormatError(f"{source}: a span label must be [start, end, \"LABEL\"], got {item!r:.80}")
+    if (
+        not ok
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in item[:2])
+        or not isinstance(item[2], str)
+    ):
+        raise FormatError(f'{source}: a span label must be [start, end, "LABEL"], got {item!r:.80}')
     return SpanAnn(item[0], item[1], item[2])
 
 
@@ -87,7 +92,14 @@ def _category(item: Any, source: str) -> str:
     return item
 
 
-FORMAT = register(Format(
-    "doccano", read, write, suffix=".jsonl", description="doccano JSONL (sequence labelling, text classification, or both)",
-    detect_record=any_key(KEYS), priority=60,
-))
+FORMAT = register(
+    Format(
+        "doccano",
+        read,
+        write,
+        suffix=".jsonl",
+        description="doccano JSONL (sequence labelling, text classification, or both)",
+        detect_record=any_key(KEYS),
+        priority=60,
+    )
+)

@@ -9,6 +9,7 @@ export: each annotation is one annotator's answer; cancelled (skipped)
 annotations count as ignored. The text is `data.text`, or the only string in
 `data` when a project named its field otherwise.
 """
+
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
@@ -47,11 +48,19 @@ def doc_to_task(doc: Doc, schema: Task, index: int) -> Dict[str, Any]:
     if schema.has_spans:
         for j, span in enumerate(doc_spans(doc, schema.span_key)):
             value = {"start": span.start_char, "end": span.end_char, "text": span.text, "labels": [span.label_]}
-            result.append({"id": f"d{index}s{j}", "from_name": SPANS_CONTROL, "to_name": "text", "type": "labels", "value": value})
+            result.append(
+                {"id": f"d{index}s{j}", "from_name": SPANS_CONTROL, "to_name": "text", "type": "labels", "value": value}
+            )
     prediction: Dict[str, Any] = {"model_version": teacher_info(doc).get("model", "teacher"), "result": result}
     if schema.cat_labels:
         chosen = [label for label in schema.cat_labels if doc.cats.get(label, 0.0) >= 0.5]
-        item = {"id": f"d{index}c", "from_name": CATS_CONTROL, "to_name": "text", "type": "choices", "value": {"choices": chosen}}
+        item = {
+            "id": f"d{index}c",
+            "from_name": CATS_CONTROL,
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": chosen},
+        }
         if chosen:
             item["score"] = min(doc.cats[label] for label in chosen)
             prediction["score"] = item["score"]
@@ -150,7 +159,14 @@ def _timestamp(value: Any, source: str) -> Optional[float]:
         raise FormatError(f"{source}: unreadable date {value!r}") from None
 
 
-FORMAT = register(Format(
-    "labelstudio", read, write, suffix=".json", description="Label Studio JSON tasks (+ OUTPUT's stem .label_config.xml)",
-    detect_record=any_key(KEYS), priority=20,
-))
+FORMAT = register(
+    Format(
+        "labelstudio",
+        read,
+        write,
+        suffix=".json",
+        description="Label Studio JSON tasks (+ OUTPUT's stem .label_config.xml)",
+        detect_record=any_key(KEYS),
+        priority=20,
+    )
+)

@@ -8,6 +8,7 @@ spans_manual, choice and the binary views (ner, spans, classification); a
 task without an answer counts as accepted, like doccano data. Tokens, when
 given, are kept (and checked against the text).
 """
+
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -38,11 +39,16 @@ def doc_to_task(doc: Doc, schema: Task) -> Dict[str, Any]:
     task["_input_hash"] = stable_hash(doc.text)
     if schema.has_spans:
         task["tokens"] = [
-            {"text": t.text, "start": t.idx, "end": t.idx + len(t), "id": t.i, "ws": bool(t.whitespace_)}
-            for t in doc
+            {"text": t.text, "start": t.idx, "end": t.idx + len(t), "id": t.i, "ws": bool(t.whitespace_)} for t in doc
         ]
         task["spans"] = [
-            {"start": s.start_char, "end": s.end_char, "token_start": s.start, "token_end": s.end - 1, "label": s.label_}
+            {
+                "start": s.start_char,
+                "end": s.end_char,
+                "token_start": s.start,
+                "token_end": s.end - 1,
+                "label": s.label_,
+            }
             for s in doc_spans(doc, schema.span_key)
         ]
         task["_view_id"] = "ner_manual" if schema.span_key is None else "spans_manual"
@@ -81,7 +87,8 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
         answer=answer,
         tokens=tokens,
         span_key=get(task, "_span_key", str, source, None),
-        annotator=get(task, "_annotator_id", (str, int), source, None) or get(task, "_session_id", (str, int), source, None),
+        annotator=get(task, "_annotator_id", (str, int), source, None)
+        or get(task, "_session_id", (str, int), source, None),
         timestamp=get(task, "_timestamp", (int, float), source, None),
         meta=get(task, "meta", dict, source, {}),
     )
@@ -92,7 +99,9 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
         correction.spans = [_span(obj, text, tokens, source) for obj in get(task, "spans", list, source, [])]
         correction.binary = view in BINARY_SPAN_VIEWS
     if "options" in task or "accept" in task:  # without options, the other labels come from the rest of the data
-        options = [str(get(o, "id", (str, int), source, what="option ")) for o in get(task, "options", list, source, [])]
+        options = [
+            str(get(o, "id", (str, int), source, what="option ")) for o in get(task, "options", list, source, [])
+        ]
         accepted = {str(a) for a in get(task, "accept", list, source, [])}
         unknown = accepted - set(options) if options else set()
         if unknown:
@@ -135,7 +144,14 @@ def _span(obj: Any, text: str, tokens, source: str) -> SpanAnn:
     return span
 
 
-FORMAT = register(Format(
-    "prodigy", read, write, suffix=".jsonl", description="Prodigy JSONL (ner_manual, spans_manual, choice and binary views)",
-    detect_record=any_key(KEYS), priority=50,
-))
+FORMAT = register(
+    Format(
+        "prodigy",
+        read,
+        write,
+        suffix=".jsonl",
+        description="Prodigy JSONL (ner_manual, spans_manual, choice and binary views)",
+        detect_record=any_key(KEYS),
+        priority=50,
+    )
+)

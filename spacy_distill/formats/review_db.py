@@ -6,6 +6,7 @@ annotator's name and the time, so `import` and `spacy_distill.Corrections.v1`
 merge several annotators' answers as they merge any tool's. Reading does not
 change the database, and works while the server is running.
 """
+
 import sqlite3
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +40,9 @@ def read(path: Path) -> Iterator[Correction]:
         source = f"{path}:answer {a['id']} (doc {a['doc_id']})"
         spans = None
         if task.has_spans and a["spans"] is not None:
-            spans = [SpanAnn(s["start"], s["end"], s["label"], s.get("token_start"), s.get("token_end")) for s in a["spans"]]
+            spans = [
+                SpanAnn(s["start"], s["end"], s["label"], s.get("token_start"), s.get("token_end")) for s in a["spans"]
+            ]
         elif task.has_spans and a["answer"] != "ignore":
             spans = []
         cats = None
@@ -60,7 +63,14 @@ def read(path: Path) -> Iterator[Correction]:
         )
 
 
-FORMAT = register(Format(
-    "review", read, None, suffix=".db", description="the database of `spacy-distill review`, read only",
-    detect_file=is_review_db, priority=10,
-))
+FORMAT = register(
+    Format(
+        "review",
+        read,
+        None,
+        suffix=".db",
+        description="the database of `spacy-distill review`, read only",
+        detect_file=is_review_db,
+        priority=10,
+    )
+)

@@ -5,6 +5,7 @@ spans: a JSON list of character indices, or of [start, end] pairs).
 Columns are named by header, or by 0-based index for files without a header
 (e.g. GermEval 2018: text_column "0", label_column "1").
 """
+
 import csv
 import io
 import json
@@ -65,7 +66,9 @@ def offsets_to_spans(value: str, label: str, source: str) -> List[SpanAnn]:
     if all(isinstance(o, list) and len(o) == 2 and all(isinstance(x, int) for x in o) for o in offsets):
         return [SpanAnn(start, end, label) for start, end in offsets]
     if not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets):
-        raise FormatError(f"{source}: the spans column must list character indices or [start, end] pairs: {value!r:.60}")
+        raise FormatError(
+            f"{source}: the spans column must list character indices or [start, end] pairs: {value!r:.60}"
+        )
     spans: List[SpanAnn] = []
     for i in sorted(set(offsets)):
         if spans and spans[-1].end == i:
@@ -75,11 +78,23 @@ def offsets_to_spans(value: str, label: str, source: str) -> List[SpanAnn]:
     return spans
 
 
-CSV = register(Format(
-    "csv", partial(read, delimiter=","), None, suffix=".csv", description="CSV corpus (text and label/spans columns), read only",
-    options=OPTIONS,
-))
-TSV = register(Format(
-    "tsv", partial(read, delimiter="\t"), None, suffix=".tsv", description="TSV corpus (text and label/spans columns), read only",
-    options=OPTIONS,
-))
+CSV = register(
+    Format(
+        "csv",
+        partial(read, delimiter=","),
+        None,
+        suffix=".csv",
+        description="CSV corpus (text and label/spans columns), read only",
+        options=OPTIONS,
+    )
+)
+TSV = register(
+    Format(
+        "tsv",
+        partial(read, delimiter="\t"),
+        None,
+        suffix=".tsv",
+        description="TSV corpus (text and label/spans columns), read only",
+        options=OPTIONS,
+    )
+)

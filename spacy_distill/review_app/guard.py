@@ -7,6 +7,7 @@ HttpOnly, SameSite=Strict cookie), or `Authorization: Bearer TOKEN`. Requests
 that change data must be JSON, carry the page's CSRF token in X-CSRF-Token
 and come from the page's own origin.
 """
+
 import hmac
 import ipaddress
 import secrets
@@ -23,8 +24,11 @@ TOKEN_ENV = "SPACY_DISTILL_REVIEW_TOKEN"
 MIN_TOKEN_LENGTH = 16
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-     b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -57,7 +61,9 @@ def is_loopback(host: str) -> bool:
 def check_token(host: str, token: Optional[str]) -> None:
     """Refuse a host other than loopback without a token, and any weak token."""
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise ReviewError(f"The access token is too short: use at least {MIN_TOKEN_LENGTH} characters, e.g. {secrets.token_urlsafe(24)}")
+        raise ReviewError(
+            f"The access token is too short: use at least {MIN_TOKEN_LENGTH} characters, e.g. {secrets.token_urlsafe(24)}"
+        )
     if token is None and not is_loopback(host):
         raise ReviewError(
             f"--host {host} makes the review page reachable from other machines, so it needs an access token: "
@@ -88,7 +94,9 @@ class Guard:
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [h for h in SECURITY_HEADERS if h[0] not in names]
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in SECURITY_HEADERS if h[0] not in names
+                ]
             await send(message)
 
         request = Request(scope)
@@ -117,7 +125,11 @@ class Guard:
             if authorization.lower().startswith("bearer "):
                 supplied = authorization[7:].strip()
             if supplied is None or not hmac.compare_digest(supplied.encode(), settings.token.encode()):
-                return refuse(401, "an access token is required: open the address the server printed (it ends in ?token=...)", request)
+                return refuse(
+                    401,
+                    "an access token is required: open the address the server printed (it ends in ?token=...)",
+                    request,
+                )
         if request.method not in SAFE_METHODS:
             origin = request.headers.get("origin")
             if origin is not None and urlsplit(origin).netloc.lower() != host:

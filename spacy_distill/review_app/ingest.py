@@ -1,4 +1,5 @@
 """Teacher docs into the review database: their rows, their task, and the queue to review them in."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -12,7 +13,11 @@ from .storage import ReviewDB, ReviewError, merge_schema, span_dict
 
 
 def prepare(
-    input_path: Path, db_path: Path, order: str = "as-is", student: Optional[Path] = None, labels: Optional[Sequence[str]] = None
+    input_path: Path,
+    db_path: Path,
+    order: str = "as-is",
+    student: Optional[Path] = None,
+    labels: Optional[Sequence[str]] = None,
 ) -> Tuple[ReviewDB, Dict[str, Any]]:
     """Open (or create) the database, add INPUT's docs not yet in it, and queue INPUT's docs in ORDER."""
     from spacy.tokens import DocBin
@@ -24,7 +29,9 @@ def prepare(
     if not input_path.exists():
         raise ReviewError(f"{input_path}: file not found")
     if input_path.suffix != ".spacy":
-        raise ReviewError(f"{input_path}: expected teacher docs as a .spacy DocBin (the output of `spacy-distill annotate`)")
+        raise ReviewError(
+            f"{input_path}: expected teacher docs as a .spacy DocBin (the output of `spacy-distill annotate`)"
+        )
     try:
         docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
     except (ValueError, OSError) as e:
@@ -38,7 +45,9 @@ def prepare(
     if stored is not None:  # a later batch: the labels of the first ones stay on offer
         task = merge_schema(Task.from_dict(stored), task, db.path)
     if task.has_spans and not task.span_labels:
-        raise ReviewError(f"{input_path}: the teacher suggested no span at all; name the labels to offer with --labels A,B,C")
+        raise ReviewError(
+            f"{input_path}: the teacher suggested no span at all; name the labels to offer with --labels A,B,C"
+        )
     records = records_from_docs(docs, task)
     added, known = db.add_docs(records, task)
     db.set_queue([records[i]["key"] for i in ranked], [scores[i] for i in ranked], order)
@@ -64,7 +73,9 @@ def records_from_docs(docs: Sequence[Doc], task: Task) -> List[Dict[str, Any]]:
         seen[doc.text] = occurrence + 1
         spans = None
         if task.has_spans:
-            spans = [span_dict(s.start_char, s.end_char, s.start, s.end - 1, s.label_) for s in doc_spans(doc, task.span_key)]
+            spans = [
+                span_dict(s.start_char, s.end_char, s.start, s.end - 1, s.label_) for s in doc_spans(doc, task.span_key)
+            ]
         cats = {label: float(doc.cats.get(label, 0.0)) for label in task.cat_labels} if task.cat_labels else None
         teacher = dict(doc.user_data.get("teacher") or {})
         if doc.user_data.get("spacy_distill"):

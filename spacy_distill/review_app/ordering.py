@@ -17,6 +17,7 @@
 
 Sorting is stable: equal scores keep the input order.
 """
+
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 

@@ -17,6 +17,7 @@ and origin checks). Errors are JSON {"error": message} with a 4xx status;
 unexpected errors give a 500 without details (the traceback goes to the
 server's log). Teacher docs get into the database through ingest.py.
 """
+
 import hashlib
 import hmac
 import json
@@ -60,7 +61,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as e:
-        raise ReviewError(f"Cannot listen on {host}:{port} ({e.strerror or e}); choose another --port or --host") from None
+        raise ReviewError(
+            f"Cannot listen on {host}:{port} ({e.strerror or e}); choose another --port or --host"
+        ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -110,11 +113,15 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     query = {k: v for k, v in (("token", token), ("annotator", settings.annotator)) if v}
-    say(f"Reviewing {progress['total']} docs from {input_path} ({info['added']} new, {progress['done']} answered); answers go to {db_path}")
+    say(
+        f"Reviewing {progress['total']} docs from {input_path} ({info['added']} new, {progress['done']} answered); answers go to {db_path}"
+    )
     say(f"Order: {info['order_note']}")
     say(f"Open {url}{'?' + urlencode(query) if query else ''}")
     sys.stdout.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, proxy_headers=False, lifespan="off")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, server_header=False, proxy_headers=False, lifespan="off"
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -171,7 +178,9 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         answer_id, new = await run_in_threadpool(db.add_answer, doc_id, name, kind, spans, cats, request_id)
         following = await run_in_threadpool(db.next_doc, name, settings.overlap)
         progress = await run_in_threadpool(db.progress, name)
-        return JSONResponse({"answer_id": answer_id, "stored": new, "next": client_doc(following), "progress": progress})
+        return JSONResponse(
+            {"answer_id": answer_id, "stored": new, "next": client_doc(following), "progress": progress}
+        )
 
     async def undo(request: Request) -> Response:
         body = await json_body(request)
@@ -253,7 +262,9 @@ def field_of(body: Dict[str, Any], key: str, kind: type, default: Any = ...) -> 
     return value
 
 
-def check_answer(body: Dict[str, Any], kind: str, doc: Dict[str, Any], task: Task) -> Tuple[Optional[List], Optional[Dict]]:
+def check_answer(
+    body: Dict[str, Any], kind: str, doc: Dict[str, Any], task: Task
+) -> Tuple[Optional[List], Optional[Dict]]:
     """The answer's spans (stored form) and categories, checked against the doc and the labels."""
     spans = cats = None
     needed = kind != "ignore"
@@ -279,7 +290,9 @@ def check_spans(raw: List[Any], doc: Dict[str, Any], task: Task) -> List[Dict[st
         start, end = field_of(item, "start", int), field_of(item, "end", int)
         label = field_of(item, "label", str)
         if not 0 <= start < end <= len(tokens):
-            raise HTTPException(422, f"spans[{i}]: tokens [{start}, {end}) are not inside the doc's {len(tokens)} tokens")
+            raise HTTPException(
+                422, f"spans[{i}]: tokens [{start}, {end}) are not inside the doc's {len(tokens)} tokens"
+            )
         if label not in task.span_labels:
             raise HTTPException(422, f"spans[{i}]: unknown label {label!r:.40}; labels: {', '.join(task.span_labels)}")
         for edge in (start, end - 1):
@@ -290,7 +303,10 @@ def check_spans(raw: List[Any], doc: Dict[str, Any], task: Task) -> List[Dict[st
     if task.span_key is None:
         for a, b in zip(spans, spans[1:]):
             if b["token_start"] <= a["token_end"]:
-                raise HTTPException(422, f"spans: entities cannot overlap ({a['label']} {text[a['start']:a['end']]!r:.40} and {b['label']} {text[b['start']:b['end']]!r:.40})")
+                raise HTTPException(
+                    422,
+                    f"spans: entities cannot overlap ({a['label']} {text[a['start'] : a['end']]!r:.40} and {b['label']} {text[b['start'] : b['end']]!r:.40})",
+                )
     return spans
 
 
@@ -319,12 +335,14 @@ def client_doc(doc: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
             return None
         spans = state.get("spans")
         out = dict(state)
-        out["spans"] = None if spans is None else [{"start": s["token_start"], "end": s["token_end"] + 1, "label": s["label"]} for s in spans]
+        out["spans"] = (
+            None
+            if spans is None
+            else [{"start": s["token_start"], "end": s["token_end"] + 1, "label": s["label"]} for s in spans]
+        )
         return out
 
     out = {k: v for k, v in doc.items() if k not in ("key", "suggestion", "state")}
     out["suggestion"] = tokens_of(doc["suggestion"])
     out["state"] = tokens_of(doc.get("state"))
     return out
-
-

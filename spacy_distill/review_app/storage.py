@@ -23,6 +23,7 @@ Each request opens its own short transaction (BEGIN IMMEDIATE for writes), so
 several server threads, or several server processes on one file, never lose
 or duplicate an answer.
 """
+
 import json
 import secrets
 import sqlite3
@@ -40,6 +41,7 @@ FORMAT_VERSION = 1
 CLAIM_SECONDS = 15 * 60
 ANSWERS = ("accept", "reject", "ignore")
 JSON_COLUMNS = {"tokens", "suggestion", "teacher", "meta", "source", "spans", "cats"}
+
 
 class ReviewError(InputError):
     """A problem the user can fix: bad input, a database of another kind, a bad answer."""
@@ -90,7 +92,13 @@ class ReviewDB:
         con = getattr(self._local, "con", None)
         if con is None:
             if self.readonly:
-                con = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+                con = sqlite3.connect(
+                    self.path.resolve().as_uri() + "?mode=ro",
+                    uri=True,
+                    timeout=60,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
             else:
                 con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
                 con.execute("PRAGMA synchronous = FULL")
@@ -156,18 +164,32 @@ class ReviewDB:
             cur.executemany(
                 "INSERT INTO docs (key, text, tokens, suggestion, teacher, meta, source, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r["key"], r["text"], dumps(r["tokens"]), dumps(r["suggestion"]), dumps(r["teacher"]), dumps(r["meta"]), dumps(r["source"]), now)
+                    (
+                        r["key"],
+                        r["text"],
+                        dumps(r["tokens"]),
+                        dumps(r["suggestion"]),
+                        dumps(r["teacher"]),
+                        dumps(r["meta"]),
+                        dumps(r["source"]),
+                        now,
+                    )
                     for r in new
                 ],
             )
         return len(new), len(records) - len(new)
 
-    def set_queue(self, keys: Sequence[str], scores: Optional[Sequence[Optional[float]]] = None, order: str = "as-is") -> None:
+    def set_queue(
+        self, keys: Sequence[str], scores: Optional[Sequence[Optional[float]]] = None, order: str = "as-is"
+    ) -> None:
         """The docs to review, in this order (by key); docs not listed leave the queue."""
         scores = list(scores) if scores is not None else [None] * len(keys)
         with self.write() as cur:
             cur.execute("UPDATE docs SET rank = NULL, score = NULL")
-            cur.executemany("UPDATE docs SET rank = ?, score = ? WHERE key = ?", [(i, s, k) for i, (k, s) in enumerate(zip(keys, scores))])
+            cur.executemany(
+                "UPDATE docs SET rank = ?, score = ? WHERE key = ?",
+                [(i, s, k) for i, (k, s) in enumerate(zip(keys, scores))],
+            )
             self._set_meta(cur, "order", order)
 
     # -- the queue -------------------------------------------------------------------
@@ -204,7 +226,10 @@ class ReviewDB:
                         (now - CLAIM_SECONDS,),
                     ).fetchone()
                 if row is not None:
-                    cur.execute("INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)", (row[0], annotator, now))
+                    cur.execute(
+                        "INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)",
+                        (row[0], annotator, now),
+                    )
             return None if row is None else self._doc(cur, row[0])
 
     def doc(self, doc_id: int) -> Dict[str, Any]:
@@ -213,7 +238,8 @@ class ReviewDB:
 
     def _doc(self, cur: sqlite3.Cursor, doc_id: int) -> Dict[str, Any]:
         row = cur.execute(
-            "SELECT id, key, text, tokens, suggestion, meta, source, rank, score, teacher FROM docs WHERE id = ?", (doc_id,)
+            "SELECT id, key, text, tokens, suggestion, meta, source, rank, score, teacher FROM docs WHERE id = ?",
+            (doc_id,),
         ).fetchone()
         if row is None:
             raise NotFound(f"no doc {doc_id} in the review database")
@@ -250,7 +276,9 @@ class ReviewDB:
         now = time.time() if now is None else now
         with self.write() as cur:
             if request_id is not None:
-                row = cur.execute("SELECT id, doc_id, annotator FROM answers WHERE request_id = ?", (request_id,)).fetchone()
+                row = cur.execute(
+                    "SELECT id, doc_id, annotator FROM answers WHERE request_id = ?", (request_id,)
+                ).fetchone()
                 if row is not None:
                     if (row[1], row[2]) != (doc_id, annotator):
                         raise Conflict(f"request id {request_id!r} was already used for another answer")
@@ -260,13 +288,24 @@ class ReviewDB:
                 raise NotFound(f"no doc {doc_id} in the review database")
             cur.execute(
                 "INSERT INTO answers (doc_id, annotator, answer, spans, cats, suggestion, created, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc_id, annotator, answer, None if spans is None else dumps(spans), None if cats is None else dumps(cats), row[0], now, request_id),
+                (
+                    doc_id,
+                    annotator,
+                    answer,
+                    None if spans is None else dumps(spans),
+                    None if cats is None else dumps(cats),
+                    row[0],
+                    now,
+                    request_id,
+                ),
             )
             answer_id = cur.lastrowid
             cur.execute("DELETE FROM claims WHERE doc_id = ? AND annotator = ?", (doc_id, annotator))
         return answer_id, True
 
-    def undo(self, annotator: str, answer_id: Optional[int] = None, overlap: bool = False, now: Optional[float] = None) -> Dict[str, Any]:
+    def undo(
+        self, annotator: str, answer_id: Optional[int] = None, overlap: bool = False, now: Optional[float] = None
+    ) -> Dict[str, Any]:
         """Retract the annotator's latest standing answer (or answer_id, if still standing).
 
         Returns the doc with `state`: the retracted answer, to correct it. The
@@ -284,7 +323,8 @@ class ReviewDB:
                     raise Conflict(f"{annotator} has no answer to undo")
             else:
                 row = cur.execute(
-                    "SELECT id, doc_id, answer, spans, cats, annotator, retracted FROM answers WHERE id = ?", (answer_id,)
+                    "SELECT id, doc_id, answer, spans, cats, annotator, retracted FROM answers WHERE id = ?",
+                    (answer_id,),
                 ).fetchone()
                 if row is None or row[5] != annotator:
                     raise NotFound(f"{annotator} has no answer {answer_id}")
@@ -293,9 +333,17 @@ class ReviewDB:
             undone = _record(cur, row)
             cur.execute("UPDATE answers SET retracted = ? WHERE id = ?", (now, undone["id"]))
             if not overlap:
-                cur.execute("INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)", (undone["doc_id"], annotator, now))
+                cur.execute(
+                    "INSERT OR REPLACE INTO claims (doc_id, annotator, claimed) VALUES (?, ?, ?)",
+                    (undone["doc_id"], annotator, now),
+                )
             doc = self._doc(cur, undone["doc_id"])
-        doc["state"] = {"answer": undone["answer"], "answer_id": undone["id"], "spans": undone["spans"], "cats": undone["cats"]}
+        doc["state"] = {
+            "answer": undone["answer"],
+            "answer_id": undone["id"],
+            "spans": undone["spans"],
+            "cats": undone["cats"],
+        }
         return doc
 
     def answers(self, include_retracted: bool = False) -> List[Dict[str, Any]]:

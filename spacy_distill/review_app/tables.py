@@ -3,6 +3,7 @@
 Plain sqlite3 and nothing else from the package, so a reader (formats/review_db.py) can ask
 whether a file is a review database without importing the review app.
 """
+
 import sqlite3
 from pathlib import Path
 from typing import Union
@@ -62,4 +63,4 @@ def is_review_db(path: Union[str, Path]) -> bool:
         return False
     finally:
         con.close()
-    return REQUIRED_TABLES <= names
+    return names >= REQUIRED_TABLES

@@ -2,6 +2,7 @@
 `spacy_distill.SimilarExamples.v1` (see `spacy_distill.teacher.similar_examples`), so the
 corrected docs most similar to each text become that prompt's few-shot examples.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -24,12 +25,15 @@ def round_teacher_config(teacher: TeacherSettings, store: Path, examples: List[s
     except Exception as e:
         raise LoopConfigError(f"{teacher.config}: cannot apply [loop.teacher] overrides {overrides}: {e}") from None
     if teacher.similar_examples > 0:
-        config = wrap_teacher_config(config, examples, teacher.similar_examples, teacher.keep_static_examples,
-                                     teacher.max_example_chars)
+        config = wrap_teacher_config(
+            config, examples, teacher.similar_examples, teacher.keep_static_examples, teacher.max_example_chars
+        )
     return config
 
 
-def wrap_teacher_config(config: Dict[str, Any], examples: List[str], n: int, keep_static: bool, max_chars: int) -> Dict[str, Any]:
+def wrap_teacher_config(
+    config: Dict[str, Any], examples: List[str], n: int, keep_static: bool, max_chars: int
+) -> Dict[str, Any]:
     """The teacher config (uninterpolated) with its llm task wrapped in SimilarExamples.v1.
 
     References to the task's settings elsewhere (`${components.llm.task.labels}` in a grammar)

@@ -23,6 +23,7 @@ renamed), and a step whose file exists is not done again (see `rounds`).
       ceiling/                  a student trained on all gold training data (if [loop] ceiling is set)
       report/report.md, report/learning_curve.png
 """
+
 from pathlib import Path
 from typing import Any, Dict
 
@@ -61,8 +62,10 @@ def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
         "n_batch": edits["docs"],
         "teacher_f": teacher["f"],
         "student_f": student["f"],
-        "teacher_p": teacher["p"], "teacher_r": teacher["r"],
-        "student_p": student["p"], "student_r": student["r"],
+        "teacher_p": teacher["p"],
+        "teacher_r": teacher["r"],
+        "student_p": student["p"],
+        "student_r": student["r"],
         "teacher_f_before_corrections": baseline["f"],
         "student_beats_teacher": (student["f"] or 0.0) > (teacher["f"] or 0.0) + margin,
         "strategy": selected["strategy"],

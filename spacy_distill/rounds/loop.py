@@ -10,6 +10,7 @@ The work is done elsewhere: selection in `strategies`, suggestions in `preannota
 expert in `sources` / `simulate`, the teacher's config in `examples`, training in
 `spacy_distill.student`, scores in `spacy_distill.evaluation`, the report in `report`.
 """
+
 import random
 import time
 import warnings
@@ -45,8 +46,9 @@ class LoopError(InputError):
     """The loop cannot go on; the message says why and what to do."""
 
 
-def run_loop(config_path: Path, output_dir: Path, *, overrides: Optional[Dict[str, Any]] = None,
-             show_progress: bool = True) -> Dict[str, Any]:
+def run_loop(
+    config_path: Path, output_dir: Path, *, overrides: Optional[Dict[str, Any]] = None, show_progress: bool = True
+) -> Dict[str, Any]:
     """Run (or continue) the loop in CONFIG, writing into OUTPUT; return the summary."""
     settings = read_settings(Path(config_path), overrides)
     return Loop(settings, Path(output_dir), show_progress).run()
@@ -135,11 +137,17 @@ class Loop:
 
     def _status(self, status: str, reason: str) -> None:
         last = self.rounds[-1] if self.rounds else {}
-        write_json_atomic(self.out / "status.json", {
-            "status": status, "reason": reason, "rounds": len(self.rounds),
-            "n_corrected": last.get("n_corrected", 0), "student_beats_teacher": bool(last.get("student_beats_teacher")),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-        })
+        write_json_atomic(
+            self.out / "status.json",
+            {
+                "status": status,
+                "reason": reason,
+                "rounds": len(self.rounds),
+                "n_corrected": last.get("n_corrected", 0),
+                "student_beats_teacher": bool(last.get("student_beats_teacher")),
+                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
 
     def _finished_rounds(self) -> List[Dict[str, Any]]:
         """Rounds whose every step is done, rebuilt from their folders (rounds.json is an index of them)."""
@@ -151,14 +159,18 @@ class Loop:
         if rounds:
             write_json_atomic(self.out / ROUNDS_FILE, rounds)
             if self.verbose:
-                msg.info(f"Continuing {self.out}: {len(rounds)} finished rounds, {rounds[-1]['n_corrected']} corrected docs")
+                msg.info(
+                    f"Continuing {self.out}: {len(rounds)} finished rounds, {rounds[-1]['n_corrected']} corrected docs"
+                )
         return rounds
 
     def stop_reason(self) -> str:
         last = self.rounds[-1] if self.rounds else None
         if last and self.s.stop_when_beaten and last["student_beats_teacher"]:
-            return (f"the student beats the teacher: F {last['student_f']:.3f} vs {last['teacher_f']:.3f} "
-                    f"(margin {self.s.margin}) after {last['n_corrected']} corrected docs")
+            return (
+                f"the student beats the teacher: F {last['student_f']:.3f} vs {last['teacher_f']:.3f} "
+                f"(margin {self.s.margin}) after {last['n_corrected']} corrected docs"
+            )
         n_corrected = last["n_corrected"] if last else 0
         if n_corrected >= self.s.budget:
             return f"the budget of {self.s.budget} corrected docs is spent"
@@ -204,8 +216,13 @@ class Loop:
         rdir.mkdir(parents=True, exist_ok=True)
         state_path = rdir / "state.json"
         state = read_json(state_path) if state_path.exists() else {"round": r, "seconds": {}}
-        steps = [("select", self.select), ("pre_annotate", self.pre_annotate), ("correct", self.correct),
-                 ("train", self.train), ("evaluate", self.evaluate_round)]
+        steps = [
+            ("select", self.select),
+            ("pre_annotate", self.pre_annotate),
+            ("correct", self.correct),
+            ("train", self.train),
+            ("evaluate", self.evaluate_round),
+        ]
         for name, step in steps:
             if name in state["seconds"]:
                 continue
@@ -226,23 +243,39 @@ class Loop:
         student = self.student_nlp(r - 1) if self.s.strategy.uses_student else None
         teacher_config = self.teacher_config(r - 1)
         rng = random.Random(f"{self.s.seed}-{r}")
-        candidates = Candidates(remaining, self.task, rng, lambda texts: self.teacher_docs(teacher_config, texts), student)
+        candidates = Candidates(
+            remaining, self.task, rng, lambda texts: self.teacher_docs(teacher_config, texts), student
+        )
         selection = self.s.strategy.select(candidates, n)
         self._selection_teacher_docs = {remaining[i]: doc for i, doc in selection.teacher_docs.items()}
         texts = [remaining[i] for i in selection.indices]
-        write_json_atomic(path, {
-            "round": r, "strategy": self.s.strategy.name, "note": selection.note, "n_remaining": len(remaining),
-            "n_scored": selection.n_scored, "skipped_as_similar": selection.skipped_as_similar,
-            "texts": texts, "scores": selection.scores,
-        })
+        write_json_atomic(
+            path,
+            {
+                "round": r,
+                "strategy": self.s.strategy.name,
+                "note": selection.note,
+                "n_remaining": len(remaining),
+                "n_scored": selection.n_scored,
+                "skipped_as_similar": selection.skipped_as_similar,
+                "texts": texts,
+                "scores": selection.scores,
+            },
+        )
         if self.verbose:
-            msg.info(f"Round {r}: selected {len(texts)} docs ({selection.note}; {selection.skipped_as_similar} near-duplicates skipped)")
+            msg.info(
+                f"Round {r}: selected {len(texts)} docs ({selection.note}; {selection.skipped_as_similar} near-duplicates skipped)"
+            )
         return {}
 
     def pre_annotate(self, r: int) -> Dict[str, Any]:
         rdir = self.rdir(r)
         if (rdir / "suggestions.spacy").exists():  # made before a crash
-            return {"suggested_by": read_docs(rdir / "suggestions.spacy", self.vocab)[0].user_data.get("suggested_by", "teacher")}
+            return {
+                "suggested_by": read_docs(rdir / "suggestions.spacy", self.vocab)[0].user_data.get(
+                    "suggested_by", "teacher"
+                )
+            }
         texts = self.selected_texts(r)
         known = self._selection_teacher_docs
         missing = [t for t in texts if t not in known]
@@ -270,7 +303,9 @@ class Loop:
             get_format("prodigy", write=True).write(shown, rdir / "tasks.jsonl", self.task)
         write_docs_atomic(rdir / "suggestions.spacy", shown)
         if self.verbose:
-            msg.info(f"Round {r}: suggestions by {suggested_by} (also counted: {', '.join(n for n in sources if n != suggested_by) or '-'})")
+            msg.info(
+                f"Round {r}: suggestions by {suggested_by} (also counted: {', '.join(n for n in sources if n != suggested_by) or '-'})"
+            )
         return {"suggested_by": suggested_by}
 
     def correct(self, r: int) -> Dict[str, Any]:
@@ -293,12 +328,20 @@ class Loop:
                 by_source[name] = count_edits(read_docs(path, self.vocab), gold_by_text, self.task)
         # No pre-annotation at all: the expert annotates from scratch.
         no_cats = {label: 0.0 for label in self.task.labels} if self.task.kind.startswith("textcat") else None
-        by_source["none"] = count_edits([with_annotations(d, [], no_cats, self.task) for d in shown], gold_by_text, self.task)
-        write_json_atomic(rdir / "edits.json", {
-            "shown": shown[0].user_data.get("suggested_by", "teacher") if shown else "teacher",
-            "docs": len(gold), "source": corrected.note, "files": corrected.files, "by_source": by_source,
-            "shown_edits": count_edits(shown, gold_by_text, self.task),
-        })
+        by_source["none"] = count_edits(
+            [with_annotations(d, [], no_cats, self.task) for d in shown], gold_by_text, self.task
+        )
+        write_json_atomic(
+            rdir / "edits.json",
+            {
+                "shown": shown[0].user_data.get("suggested_by", "teacher") if shown else "teacher",
+                "docs": len(gold),
+                "source": corrected.note,
+                "files": corrected.files,
+                "by_source": by_source,
+                "shown_edits": count_edits(shown, gold_by_text, self.task),
+            },
+        )
         if self.verbose:
             per_doc = ", ".join(f"{n} {e['per_doc']:.2f}" for n, e in by_source.items())
             msg.info(f"Round {r}: {len(gold)} docs corrected ({corrected.note}); edits per doc: {per_doc}")
@@ -311,7 +354,9 @@ class Loop:
         files = [str((self.rdir(k) / "corrections.spacy").resolve()) for k in range(1, r + 1)]
         if self.verbose:
             n = sum(count_docs(f) for f in files)
-            msg.info(f"Round {r}: training the student on {n} corrected docs ({self.s.student.max_steps} steps at most)")
+            msg.info(
+                f"Round {r}: training the student on {n} corrected docs ({self.s.student.max_steps} steps at most)"
+            )
         train_student(self.s.student, files, rdir / "student", rdir / "train.log")
         return {}
 
@@ -328,8 +373,9 @@ class Loop:
     def _evaluate(self, teacher_config: Path, student: Optional[Path]) -> Dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return evaluate(self.s.test, teacher=teacher_config, student=student, rules=self.s.rules,
-                            lang=self.s.lang, repeats=1)
+            return evaluate(
+                self.s.test, teacher=teacher_config, student=student, rules=self.s.rules, lang=self.s.lang, repeats=1
+            )
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -341,9 +387,15 @@ class Loop:
         t = self.s.teacher
         examples = [str((self.rdir(k) / "corrections.spacy").resolve()) for k in range(1, r + 1)]
         config = round_teacher_config(t, self.store, examples)
-        header = (f"# The teacher after round {r} of the loop in {self.out}: {t.config}"
-                  + (f" with the {r} rounds' corrections as similar few-shot examples" if t.similar_examples > 0 and r else "")
-                  + ".\n")
+        header = (
+            f"# The teacher after round {r} of the loop in {self.out}: {t.config}"
+            + (
+                f" with the {r} rounds' corrections as similar few-shot examples"
+                if t.similar_examples > 0 and r
+                else ""
+            )
+            + ".\n"
+        )
         write_text_atomic(path, header + config.to_str())
         return path
 
@@ -389,7 +441,9 @@ class Loop:
         if self.verbose:
             msg.info(f"Ceiling: a student trained on all {len(docs)} gold training docs ({self.s.ceiling})")
         start = time.perf_counter()
-        train_student(self.s.student, [str((cdir / "gold_train.spacy").resolve())], cdir / "student", cdir / "train.log")
+        train_student(
+            self.s.student, [str((cdir / "gold_train.spacy").resolve())], cdir / "student", cdir / "train.log"
+        )
         model = best_model(cdir / "student", self.s.student.dev is not None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -405,4 +459,7 @@ class Loop:
         if not self.rounds:
             return []
         baseline = read_json(self.rdir(0) / "metrics.json") if (self.rdir(0) / "metrics.json").exists() else None
-        return [str(p) for p in write_loop_report(self.rounds, self.out / "report", self.s, self.task, baseline, ceiling, final)]
+        return [
+            str(p)
+            for p in write_loop_report(self.rounds, self.out / "report", self.s, self.task, baseline, ceiling, final)
+        ]

@@ -16,6 +16,7 @@
 Whatever is shown, the edits the expert needs are counted against every available source,
 so the report can say which source would have needed fewer edits.
 """
+
 from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -65,7 +66,12 @@ def best_by_label(sources: Dict[str, Doc], task: Task, previous: Dict[str, Any])
     winners = label_winners(previous, task, list(sources))
     base = sources.get("teacher") or next(iter(sources.values()))
     if task.kind in ("ner", "spancat"):
-        spans = [s for name, doc in sources.items() for s in span_tuples(doc, task.span_key) if winners.get(s[2], "teacher") == name]
+        spans = [
+            s
+            for name, doc in sources.items()
+            for s in span_tuples(doc, task.span_key)
+            if winners.get(s[2], "teacher") == name
+        ]
         return with_annotations(base, sorted(set(spans)), None, task)
     name = winners.get("*", "teacher")
     return with_annotations(base, [], dict(sources.get(name, base).cats), task)
@@ -79,14 +85,21 @@ def label_winners(previous: Dict[str, Any], task: Task, available: List[str]) ->
     ranked = lambda scores: max(scores, key=lambda n: (scores[n], n == "teacher"))  # noqa: E731
     winners = {"*": ranked({n: e.get("f") or 0.0 for n, e in systems.items()})}
     if task.kind in ("ner", "spancat"):
-        labels = set(task.labels) | {l for e in systems.values() for l in (e.get("per_label") or {})}
+        labels = set(task.labels) | {label for e in systems.values() for label in (e.get("per_label") or {})}
         for label in labels:
-            winners[label] = ranked({n: ((e.get("per_label") or {}).get(label) or {}).get("f") or 0.0 for n, e in systems.items()})
+            winners[label] = ranked(
+                {n: ((e.get("per_label") or {}).get(label) or {}).get("f") or 0.0 for n, e in systems.items()}
+            )
     return winners
 
 
-def choose(mode: str, sources: Dict[str, List[Doc]], task: Task, previous: Dict[str, Any],
-           previous_edits: Optional[Dict[str, Optional[float]]] = None) -> Tuple[List[Doc], str]:
+def choose(
+    mode: str,
+    sources: Dict[str, List[Doc]],
+    task: Task,
+    previous: Dict[str, Any],
+    previous_edits: Optional[Dict[str, Optional[float]]] = None,
+) -> Tuple[List[Doc], str]:
     """The docs to show and a short description of where they came from.
 
     previous: last round's metrics per system; previous_edits: last round's edits per doc per source.
@@ -110,7 +123,9 @@ def choose(mode: str, sources: Dict[str, List[Doc]], task: Task, previous: Dict[
         used = sorted({winners.get(label, "teacher") for label in task.labels} or {"teacher"})
         if len(used) == 1:
             return docs, used[0]
-        return docs, "best per label: " + ", ".join(f"{label}<-{winners.get(label, 'teacher')}" for label in task.labels)
+        return docs, "best per label: " + ", ".join(
+            f"{label}<-{winners.get(label, 'teacher')}" for label in task.labels
+        )
     return docs, winners.get("*", "teacher")
 
 
@@ -123,15 +138,20 @@ def vote_source(sources: Dict[str, List[Doc]], task: Task) -> Optional[List[Doc]
     return [vote({name: sources[name][i] for name in names}, task, names) for i in range(n)]
 
 
-def fewest_edits(sources: Dict[str, List[Doc]], task: Task, previous_edits: Dict[str, Optional[float]]) -> Tuple[List[Doc], str]:
+def fewest_edits(
+    sources: Dict[str, List[Doc]], task: Task, previous_edits: Dict[str, Optional[float]]
+) -> Tuple[List[Doc], str]:
     """The source that needed the fewest edits per doc last round (ties: teacher, student, rules, vote, none)."""
     order = ["teacher", "student", "rules", "vote", "none"]
     with_vote = dict(sources)
     voted = vote_source(sources, task)
     if voted is not None:
         with_vote["vote"] = voted
-    known = {name: cost for name, cost in previous_edits.items()
-             if cost is not None and (name in with_vote or name == "none") and name in order}
+    known = {
+        name: cost
+        for name, cost in previous_edits.items()
+        if cost is not None and (name in with_vote or name == "none") and name in order
+    }
     if not known:
         return sources["teacher"], "teacher"
     name = min(known, key=lambda n: (known[n], order.index(n)))

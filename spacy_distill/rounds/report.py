@@ -8,6 +8,7 @@ when there are at least 3 rounds, and a log-linear curve F(n) = a + b * ln(n) (2
 if the power law does not fit). The report says which was used. Both are extrapolations
 from few noisy points: read them as orders of magnitude.
 """
+
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -18,8 +19,14 @@ from ..files import write_json_atomic
 from ..task import Task
 from .layout import ROUNDS_FILE
 
-COLORS = {"teacher": "#7b5ea7", "student": "#1f9e89", "rules": "#e0a526", "vote": "#4c72b0", "ceiling": "#8c8c8c",
-          "none": "#c44e52"}
+COLORS = {
+    "teacher": "#7b5ea7",
+    "student": "#1f9e89",
+    "rules": "#e0a526",
+    "vote": "#4c72b0",
+    "ceiling": "#8c8c8c",
+    "none": "#c44e52",
+}
 SOURCE_NAMES = {"none": "none (no pre-annotation)"}
 MAX_FACTOR = 50  # beyond 50x the docs corrected so far, a projection is not given as a number
 
@@ -80,7 +87,9 @@ def docs_for(fit: Dict[str, Any], target: float) -> Optional[float]:
 
 def projection(rounds: List[Dict[str, Any]], target: Optional[float]) -> Dict[str, Any]:
     """The fitted curve and how many corrected docs it says reach `target`."""
-    points = [(e["n_corrected"], e["student_f"]) for e in rounds if e.get("student_f") is not None and e["n_corrected"] > 0]
+    points = [
+        (e["n_corrected"], e["student_f"]) for e in rounds if e.get("student_f") is not None and e["n_corrected"] > 0
+    ]
     ns, fs = [p[0] for p in points], [p[1] for p in points]
     fit: Optional[Dict[str, Any]] = None
     power = fit_power_law(ns, fs)
@@ -92,7 +101,7 @@ def projection(rounds: List[Dict[str, Any]], target: Optional[float]) -> Dict[st
             fit = {"model": "log-linear", "formula": f"F = {log['a']:.3f} + {log['b']:.4f} * ln(n)", **log}
     out: Dict[str, Any] = {"points": len(points), "fit": fit, "target_f": target}
     if fit is None:
-        out["note"] = ("no projection: " + ("fewer than 2 rounds" if len(points) < 2 else "the student's F did not rise"))
+        out["note"] = "no projection: " + ("fewer than 2 rounds" if len(points) < 2 else "the student's F did not rise")
         return out
     if target is None:
         out["note"] = "no target F to project to"
@@ -104,15 +113,21 @@ def projection(rounds: List[Dict[str, Any]], target: Optional[float]) -> Dict[st
     if needed is None:
         out["note"] = f"the fitted curve levels off at F {fit['a']:.3f}, below the target {target:.3f}"
     elif needed <= n_now:
-        out["docs_needed"] = int(math.ceil(needed))
-        out["note"] = f"the fitted curve reaches F {target:.3f} at about {int(math.ceil(needed))} corrected docs (already passed)"
+        out["docs_needed"] = math.ceil(needed)
+        out["note"] = (
+            f"the fitted curve reaches F {target:.3f} at about {math.ceil(needed)} corrected docs (already passed)"
+        )
     elif needed > MAX_FACTOR * n_now:
-        out["note"] = f"the fitted curve reaches F {target:.3f} only beyond {MAX_FACTOR}x the {n_now} docs corrected so far"
+        out["note"] = (
+            f"the fitted curve reaches F {target:.3f} only beyond {MAX_FACTOR}x the {n_now} docs corrected so far"
+        )
     else:
-        out["docs_needed"] = int(math.ceil(needed))
-        out["more_docs"] = int(math.ceil(needed - n_now))
-        out["note"] = (f"the fitted curve reaches F {target:.3f} at about {int(math.ceil(needed))} corrected docs, "
-                       f"{int(math.ceil(needed - n_now))} more than the {n_now} so far")
+        out["docs_needed"] = math.ceil(needed)
+        out["more_docs"] = math.ceil(needed - n_now)
+        out["note"] = (
+            f"the fitted curve reaches F {target:.3f} at about {math.ceil(needed)} corrected docs, "
+            f"{math.ceil(needed - n_now)} more than the {n_now} so far"
+        )
     return out
 
 
@@ -149,8 +164,14 @@ def source_totals(rounds: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
     return out
 
 
-def findings(rounds: List[Dict[str, Any]], settings: Any, baseline: Optional[Dict[str, Any]],
-             ceiling_f: Optional[float], proj: Dict[str, Any], final: bool) -> List[str]:
+def findings(
+    rounds: List[Dict[str, Any]],
+    settings: Any,
+    baseline: Optional[Dict[str, Any]],
+    ceiling_f: Optional[float],
+    proj: Dict[str, Any],
+    final: bool,
+) -> List[str]:
     last = rounds[-1]
     lines = []
     won = next((e for e in rounds if e["student_beats_teacher"]), None)
@@ -170,9 +191,13 @@ def findings(rounds: List[Dict[str, Any]], settings: Any, baseline: Optional[Dic
         trend = " -> ".join(fmt(e["teacher_f"]) for e in rounds)
         if getattr(getattr(settings, "teacher", None), "similar_examples", 0):
             best = max(rounds, key=lambda e: e["teacher_f"])
-            verdict = ("the corrections as examples helped" if change > 0.02
-                       else "the corrections as examples hurt" if change < -0.02
-                       else "no clear change (less than 0.02 is within the noise of a small test set)")
+            verdict = (
+                "the corrections as examples helped"
+                if change > 0.02
+                else "the corrections as examples hurt"
+                if change < -0.02
+                else "no clear change (less than 0.02 is within the noise of a small test set)"
+            )
             lines.append(
                 f"The teacher with the most similar corrected docs as few-shot examples: F {start:.3f} before any "
                 f"correction, then {trend}. Last round {signed(change)}, best round {signed(best['teacher_f'] - start)} "
@@ -184,15 +209,21 @@ def findings(rounds: List[Dict[str, Any]], settings: Any, baseline: Optional[Dic
     if len(totals) > 1:
         known = {s: t for s, t in totals.items() if t["per_doc"] is not None}
         ranked = sorted(known, key=lambda s: known[s]["per_doc"])
-        parts = ", ".join(f"{SOURCE_NAMES.get(s, s)} {known[s]['per_doc']:.2f} ({known[s]['docs']} docs)" for s in ranked)
-        lines.append(f"Edits per doc the expert needed (or would have needed) by suggestion source: {parts}. "
-                     f"Fewest: {ranked[0]}.")
+        parts = ", ".join(
+            f"{SOURCE_NAMES.get(s, s)} {known[s]['per_doc']:.2f} ({known[s]['docs']} docs)" for s in ranked
+        )
+        lines.append(
+            f"Edits per doc the expert needed (or would have needed) by suggestion source: {parts}. "
+            f"Fewest: {ranked[0]}."
+        )
     shown = sorted({e["suggested_by"] for e in rounds})
     lines.append(f"Suggestions shown came from: {', '.join(shown)}.")
     if ceiling_f is not None:
         lines.append(f"Fully supervised ceiling (a student trained on all gold training data): F {ceiling_f:.3f}.")
     if proj.get("fit"):
-        lines.append(f"Projection ({proj['fit']['model']} fit {proj['fit']['formula']} on {proj['points']} rounds): {proj['note']}.")
+        lines.append(
+            f"Projection ({proj['fit']['model']} fit {proj['fit']['formula']} on {proj['points']} rounds): {proj['note']}."
+        )
     else:
         lines.append(f"Projection: {proj['note']}.")
     if not final:
@@ -200,10 +231,14 @@ def findings(rounds: List[Dict[str, Any]], settings: Any, baseline: Optional[Dic
     return lines
 
 
-def markdown(rounds: List[Dict[str, Any]], settings: Any, task: Task, baseline, ceiling_f, proj, final, png_name) -> str:
+def markdown(
+    rounds: List[Dict[str, Any]], settings: Any, task: Task, baseline, ceiling_f, proj, final, png_name
+) -> str:
     out = ["# Distillation loop", ""]
-    out.append(f"Task: {task.kind} ({task.score_name}); pool {getattr(settings, 'pool', '?')}; test set {getattr(settings, 'test', '?')}; "
-               f"strategy {rounds[0]['strategy']}; corrections: {rounds[0]['corrections']}.")
+    out.append(
+        f"Task: {task.kind} ({task.score_name}); pool {getattr(settings, 'pool', '?')}; test set {getattr(settings, 'test', '?')}; "
+        f"strategy {rounds[0]['strategy']}; corrections: {rounds[0]['corrections']}."
+    )
     out.append("")
     out += [f"- {line}" for line in findings(rounds, settings, baseline, ceiling_f, proj, final)]
     out += ["", f"![learning curve]({png_name})", "", "## Rounds", ""]
@@ -214,24 +249,40 @@ def markdown(rounds: List[Dict[str, Any]], settings: Any, task: Task, baseline, 
     out.append("|" + "---|" * len(header))
     for e in rounds:
         sec = e["seconds"]
-        row = [str(e["round"]), str(e["n_corrected"]), fmt(e["teacher_f"]), fmt(e["student_f"]), e["suggested_by"],
-               fmt(e["edits_per_doc"], 2)]
+        row = [
+            str(e["round"]),
+            str(e["n_corrected"]),
+            fmt(e["teacher_f"]),
+            fmt(e["student_f"]),
+            e["suggested_by"],
+            fmt(e["edits_per_doc"], 2),
+        ]
         row += [fmt(e["edits_per_doc_by_source"].get(s), 2) for s in sources]
         row += [f"{sec.get(k, 0):.1f}" for k in ("select", "pre_annotate", "correct", "train", "evaluate")]
         out.append("| " + " | ".join(row) + " |")
     out += ["", "## How to read this", ""]
-    out.append("- teacher F and student F are the headline scores on the same gold test set after each round; "
-               "the teacher's few-shot examples include that round's corrections.")
-    out.append("- edits/doc counts the span (or category) changes the expert made to the suggestions shown, and would "
-               "have made to every other source's suggestions for the same docs (added, removed, relabelled, "
-               "boundary fixes, categories toggled). With the simulated expert the counts are exact; a person "
-               "shown one source may be anchored by it.")
+    out.append(
+        "- teacher F and student F are the headline scores on the same gold test set after each round; "
+        "the teacher's few-shot examples include that round's corrections."
+    )
+    out.append(
+        "- edits/doc counts the span (or category) changes the expert made to the suggestions shown, and would "
+        "have made to every other source's suggestions for the same docs (added, removed, relabelled, "
+        "boundary fixes, categories toggled). With the simulated expert the counts are exact; a person "
+        "shown one source may be anchored by it."
+    )
     out.append("- Projection: " + " ".join(__doc__.split("Projection: ", 1)[1].split()))
     return "\n".join(out) + "\n"
 
 
-def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float], ceiling_f: Optional[float],
-          proj: Dict[str, Any], teacher_learns: bool = True) -> None:
+def chart(
+    rounds: List[Dict[str, Any]],
+    path: Path,
+    baseline_f: Optional[float],
+    ceiling_f: Optional[float],
+    proj: Dict[str, Any],
+    teacher_learns: bool = True,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,10 +307,22 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
         if proj.get("docs_needed"):
             end = max(end, min(proj["docs_needed"] * 1.1, MAX_FACTOR * max(ns)))
         xs = numpy.linspace(min(ns), end, 100)
-        ax.plot(xs, [predict(fit, x) for x in xs], color=COLORS["student"], alpha=0.45, linewidth=1,
-                label=f"projection ({fit['model']})")
+        ax.plot(
+            xs,
+            [predict(fit, x) for x in xs],
+            color=COLORS["student"],
+            alpha=0.45,
+            linewidth=1,
+            label=f"projection ({fit['model']})",
+        )
         if proj.get("target_f") is not None:
-            ax.axhline(proj["target_f"], color="#c44e52", linestyle=(0, (6, 3)), linewidth=1.2, label=f"target F {proj['target_f']:.3f}")
+            ax.axhline(
+                proj["target_f"],
+                color="#c44e52",
+                linestyle=(0, (6, 3)),
+                linewidth=1.2,
+                label=f"target F {proj['target_f']:.3f}",
+            )
     ax.set_xlabel("corrected docs")
     ax.set_ylabel("F on the gold test set")
     ax.set_ylim(0, 1)
@@ -268,8 +331,14 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     sources = sorted({s for e in rounds for s in e.get("edits_per_doc_by_source", {})})
     for s in sources:
-        pts = [(e["round"], e["edits_per_doc_by_source"][s]) for e in rounds if e["edits_per_doc_by_source"].get(s) is not None]
-        ax2.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=COLORS.get(s, "#555555"), label=SOURCE_NAMES.get(s, s))
+        pts = [
+            (e["round"], e["edits_per_doc_by_source"][s])
+            for e in rounds
+            if e["edits_per_doc_by_source"].get(s) is not None
+        ]
+        ax2.plot(
+            [p[0] for p in pts], [p[1] for p in pts], "o-", color=COLORS.get(s, "#555555"), label=SOURCE_NAMES.get(s, s)
+        )
     ax2.set_xlabel("round")
     ax2.set_ylabel("edits per doc")
     ax2.set_title("Edits the expert needed, by suggestion source")
@@ -282,19 +351,41 @@ def chart(rounds: List[Dict[str, Any]], path: Path, baseline_f: Optional[float],
     plt.close(fig)
 
 
-def write_loop_report(rounds: List[Dict[str, Any]], out_dir: Path, settings: Any, task: Task,
-                      baseline: Optional[Dict[str, Any]], ceiling: Optional[Dict[str, Any]], final: bool) -> List[Path]:
+def write_loop_report(
+    rounds: List[Dict[str, Any]],
+    out_dir: Path,
+    settings: Any,
+    task: Task,
+    baseline: Optional[Dict[str, Any]],
+    ceiling: Optional[Dict[str, Any]],
+    final: bool,
+) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     baseline_f = baseline["systems"]["teacher"]["f"] if baseline else None
     ceiling_f = ceiling["systems"]["student"]["f"] if ceiling else None
     proj = projection(rounds, target_of(rounds, settings, ceiling_f))
     png = out_dir / "learning_curve.png"
-    chart(rounds, png, baseline_f, ceiling_f, proj, bool(getattr(getattr(settings, "teacher", None), "similar_examples", 0)))
+    chart(
+        rounds,
+        png,
+        baseline_f,
+        ceiling_f,
+        proj,
+        bool(getattr(getattr(settings, "teacher", None), "similar_examples", 0)),
+    )
     md = out_dir / "report.md"
     md.write_text(markdown(rounds, settings, task, baseline, ceiling_f, proj, final, png.name), encoding="utf8")
     data = out_dir / "projection.json"
-    write_json_atomic(data, {"projection": proj, "ceiling_f": ceiling_f, "teacher_f_before_corrections": baseline_f,
-                             "sources": source_totals(rounds)}, ensure_ascii=True)
+    write_json_atomic(
+        data,
+        {
+            "projection": proj,
+            "ceiling_f": ceiling_f,
+            "teacher_f_before_corrections": baseline_f,
+            "sources": source_totals(rounds),
+        },
+        ensure_ascii=True,
+    )
     return [md, png, data]
 
 
@@ -310,10 +401,22 @@ def print_round(e: Dict[str, Any]) -> None:
 
 def print_summary(summary: Dict[str, Any]) -> None:
     """The loop's rounds as a table, how it ended, and where its report is."""
-    rows = [(e["round"], e["n_corrected"], f"{e['teacher_f']:.3f}", f"{e['student_f']:.3f}", e["suggested_by"],
-             f"{e['edits_per_doc']:.2f}", f"{e['seconds']['total']:.0f}") for e in summary["rounds"]]
+    rows = [
+        (
+            e["round"],
+            e["n_corrected"],
+            f"{e['teacher_f']:.3f}",
+            f"{e['student_f']:.3f}",
+            e["suggested_by"],
+            f"{e['edits_per_doc']:.2f}",
+            f"{e['seconds']['total']:.0f}",
+        )
+        for e in summary["rounds"]
+    ]
     if rows:
-        msg.table(rows, header=("round", "corrected", "teacher F", "student F", "shown", "edits/doc", "seconds"), divider=True)
+        msg.table(
+            rows, header=("round", "corrected", "teacher F", "student F", "shown", "edits/doc", "seconds"), divider=True
+        )
     if summary["status"] == "waiting":
         msg.warn(summary["reason"])
     else:

@@ -26,6 +26,7 @@
 
 The registered blocks (strategy, corrections) are resolved with spaCy's registry.
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -78,8 +79,24 @@ class LoopSettings:
 
 
 LOOP_KEYS = {
-    "pool", "test", "teacher", "student", "strategy", "corrections", "text_field", "lang", "batch_size", "budget",
-    "margin", "stop_when_beaten", "max_rounds", "seed", "target_f", "pre_annotate", "rules", "ceiling",
+    "pool",
+    "test",
+    "teacher",
+    "student",
+    "strategy",
+    "corrections",
+    "text_field",
+    "lang",
+    "batch_size",
+    "budget",
+    "margin",
+    "stop_when_beaten",
+    "max_rounds",
+    "seed",
+    "target_f",
+    "pre_annotate",
+    "rules",
+    "ceiling",
 }
 
 
@@ -110,9 +127,13 @@ def settings_from_config(config: Config, where: str = "config") -> LoopSettings:
     except Exception as e:
         raise LoopConfigError(f"{where}: cannot build [loop.strategy] / [loop.corrections]: {e}") from None
     if not isinstance(strategy, Strategy):
-        raise LoopConfigError(f"{where}: [loop.strategy] must build a selection strategy, got {type(strategy).__name__}")
+        raise LoopConfigError(
+            f"{where}: [loop.strategy] must build a selection strategy, got {type(strategy).__name__}"
+        )
     if not hasattr(corrections, "correct"):
-        raise LoopConfigError(f"{where}: [loop.corrections] must build a corrections source, got {type(corrections).__name__}")
+        raise LoopConfigError(
+            f"{where}: [loop.corrections] must build a corrections source, got {type(corrections).__name__}"
+        )
     teacher = _section(TeacherSettings, loop["teacher"], "loop.teacher", where)
     student = _section(StudentSettings, loop["student"], "loop.student", where)
     teacher.config = Path(teacher.config)
@@ -121,8 +142,13 @@ def settings_from_config(config: Config, where: str = "config") -> LoopSettings:
     student.dev = Path(student.dev) if student.dev else None
     plain = {k: v for k, v in loop.items() if k not in ("teacher", "student", "strategy", "corrections")}
     settings = LoopSettings(
-        pool=Path(plain.pop("pool")), test=Path(plain.pop("test")), teacher=teacher, student=student,
-        strategy=strategy, corrections=corrections, **plain,
+        pool=Path(plain.pop("pool")),
+        test=Path(plain.pop("test")),
+        teacher=teacher,
+        student=student,
+        strategy=strategy,
+        corrections=corrections,
+        **plain,
     )
     settings.rules = Path(settings.rules) if settings.rules else None
     settings.ceiling = Path(settings.ceiling) if settings.ceiling else None
@@ -155,11 +181,17 @@ def check(s: LoopSettings, where: str) -> None:
         fail(f"[loop] pre_annotate must be one of {', '.join(MODES)}, got {s.pre_annotate!r}")
     if s.student.max_steps < 1:
         fail(f"[loop.student] max_steps must be at least 1, got {s.student.max_steps}")
-    for label, path in (("[loop] pool", s.pool), ("[loop] test", s.test), ("[loop.teacher] config", s.teacher.config),
-                        ("[loop.student] config", s.student.config), ("[loop.student] dev", s.student.dev),
-                        ("[loop] rules", s.rules), ("[loop] ceiling", s.ceiling)):
+    for label, path in (
+        ("[loop] pool", s.pool),
+        ("[loop] test", s.test),
+        ("[loop.teacher] config", s.teacher.config),
+        ("[loop.student] config", s.student.config),
+        ("[loop.student] dev", s.student.dev),
+        ("[loop] rules", s.rules),
+        ("[loop] ceiling", s.ceiling),
+    ):
         if path is not None and not Path(path).exists():
             fail(f"{label}: {path} not found")
     for name, overrides in (("loop.teacher", s.teacher.overrides), ("loop.student", s.student.overrides)):
         if not isinstance(overrides, dict):
-            fail(f"[{name}] overrides must be a dict of dotted settings, e.g. {{\"training.dropout\": 0.2}}")
+            fail(f'[{name}] overrides must be a dict of dotted settings, e.g. {{"training.dropout": 0.2}}')

@@ -2,6 +2,7 @@
 
 Words are those of the teacher's TF-IDF similarity (`teacher.similarity.words`).
 """
+
 from typing import FrozenSet
 
 from ..teacher.similarity import words

@@ -4,6 +4,7 @@ It stands in for a person in the demo and in benchmarks. The corrections are
 written in a review tool's format (Prodigy JSONL by default), so everything
 downstream reads them exactly as it would read a real expert's work.
 """
+
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -46,7 +47,9 @@ def doc_edits(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Counter:
 def corrected_doc(suggested: Doc, gold: Doc, span_key: Optional[str]) -> Doc:
     """The suggested doc (tokens, provenance) carrying the gold annotations."""
     doc = suggested.copy()
-    spans = [doc.char_span(s.start_char, s.end_char, s.label_, alignment_mode="expand") for s in doc_spans(gold, span_key)]
+    spans = [
+        doc.char_span(s.start_char, s.end_char, s.label_, alignment_mode="expand") for s in doc_spans(gold, span_key)
+    ]
     if span_key is None:
         doc.set_ents(spans, default="outside")
     else:
@@ -80,8 +83,13 @@ def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Task) 
         n += 1
         unchanged += sum(v for k, v in changes.items() if k != "kept") == 0
     total = sum(v for k, v in edits.items() if k != "kept")
-    return {"edits": dict(edits), "total": total, "per_doc": round(total / n, 4) if n else None, "docs": n,
-            "docs_unchanged": unchanged}
+    return {
+        "edits": dict(edits),
+        "total": total,
+        "per_doc": round(total / n, 4) if n else None,
+        "docs": n,
+        "docs_unchanged": unchanged,
+    }
 
 
 def simulate_corrections(
@@ -97,9 +105,13 @@ def simulate_corrections(
     teacher = _read_docbin(Path(teacher_path), vocab)
     gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
     task = teacher_task(list(gold_by_text.values()) + teacher)
-    corrected = [corrected_doc(doc, gold_by_text[doc.text], task.span_key) for doc in teacher if doc.text in gold_by_text]
+    corrected = [
+        corrected_doc(doc, gold_by_text[doc.text], task.span_key) for doc in teacher if doc.text in gold_by_text
+    ]
     if not corrected:
-        raise FormatError(f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text")
+        raise FormatError(
+            f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text"
+        )
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     tool.write(corrected, Path(output_path), task)
     counts = count_edits(teacher, gold_by_text, task)

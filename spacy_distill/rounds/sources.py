@@ -10,6 +10,7 @@
 - `spacy_distill.ReviewCorrections.v1`: the same for a review database, with the command to
   start the review page in the message.
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -83,8 +84,9 @@ class SimulatedExpert:
 class ImportedCorrections:
     kind = "imported"
 
-    def __init__(self, path: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en",
-                 review_hint: bool = False):
+    def __init__(
+        self, path: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en", review_hint: bool = False
+    ):
         if not 0.0 < min_answered <= 1.0:
             raise ValueError(f"min_answered must be in (0, 1], got {min_answered}")
         self.path = Path(path)
@@ -103,14 +105,18 @@ class ImportedCorrections:
             if self.review_hint:
                 how = f"spacy-distill review {suggestions} --db {self.path}"
             else:
-                how = (f"spacy-distill export {suggestions} TASKS --to {'|'.join(exporters())}, "
-                       f"correct them in the tool and save its export as {self.path}")
+                how = (
+                    f"spacy-distill export {suggestions} TASKS --to {'|'.join(exporters())}, "
+                    f"correct them in the tool and save its export as {self.path}"
+                )
             raise WaitingForCorrections(
                 f"Round {batch.round} waits for corrections: {answered} of the {len(batch.texts)} selected docs are "
                 f"answered in {self.path}, {needed} are needed. Correct them ({how}) and rerun the loop; "
                 f"finished rounds are kept."
             )
-        return Corrected(docs, [str(self.path)], f"corrections from {self.path} ({answered} of {len(batch.texts)} answered)")
+        return Corrected(
+            docs, [str(self.path)], f"corrections from {self.path} ({answered} of {len(batch.texts)} answered)"
+        )
 
 
 def read_back(path: Path, task: Task, lang: str = "en", policy: str = "latest") -> Dict[str, Doc]:
@@ -128,12 +134,16 @@ def make_simulated_expert(gold: str, lang: str = "en", to: str = "prodigy") -> S
 
 
 @registry.misc("spacy_distill.ImportedCorrections.v1")
-def make_imported_corrections(path: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en") -> ImportedCorrections:
+def make_imported_corrections(
+    path: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en"
+) -> ImportedCorrections:
     """A person's corrections from a tool's export file/folder or a review database, matched by text."""
     return ImportedCorrections(path, min_answered, policy, lang)
 
 
 @registry.misc("spacy_distill.ReviewCorrections.v1")
-def make_review_corrections(db: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en") -> ImportedCorrections:
+def make_review_corrections(
+    db: str, min_answered: float = 1.0, policy: str = "latest", lang: str = "en"
+) -> ImportedCorrections:
     """A person's corrections from the database of `spacy-distill review`."""
     return ImportedCorrections(db, min_answered, policy, lang, review_hint=True)

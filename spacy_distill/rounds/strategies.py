@@ -24,6 +24,7 @@ Jaccard similarity with a doc already in the batch is above `max_similarity` is
 skipped (it is taken only if the batch cannot be filled otherwise), so a batch is not
 a pile of near-duplicates. max_similarity = 1.0 turns the guard off.
 """
+
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -110,7 +111,9 @@ class Disagreement(Strategy):
         teacher_docs = candidates.teacher(texts)
         student_docs = list(candidates.student.pipe(texts))
         scores = [disagreement(t, s, candidates.task) for t, s in zip(teacher_docs, student_docs)]
-        selection = self._ranked(candidates, pool, scores, n, f"teacher-student disagreement over {len(pool)} candidates")
+        selection = self._ranked(
+            candidates, pool, scores, n, f"teacher-student disagreement over {len(pool)} candidates"
+        )
         selection.teacher_docs = dict(zip(pool, teacher_docs))
         return selection
 

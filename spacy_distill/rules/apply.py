@@ -2,6 +2,7 @@
 
 The loop's rule suggestions and `evaluate --rules` run the same pipeline, built here.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 

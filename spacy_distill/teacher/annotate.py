@@ -4,6 +4,7 @@ The pipeline is an ordinary spaCy config with spacy-llm's `llm` component. Our
 models write every answer to the response store as it arrives, so a killed
 run loses nothing: rerun it and only unanswered prompts are sent.
 """
+
 import hashlib
 import time
 from collections import Counter
@@ -34,7 +35,9 @@ def load_teacher(config_path: Path, overrides: Optional[Dict[str, Any]] = None) 
     return assemble_pipeline(config_path, overrides)
 
 
-def teacher_pipe(nlp: Language, records: Iterable[Record], input_path: Path, batch_size: Optional[int] = None) -> Iterator[Doc]:
+def teacher_pipe(
+    nlp: Language, records: Iterable[Record], input_path: Path, batch_size: Optional[int] = None
+) -> Iterator[Doc]:
     """The teacher's docs for the records, in order, each with its provenance (`add_provenance`).
 
     Run it inside `quiet_llm_warnings()` (or a stricter filter): spacy-llm warns while it works.

@@ -6,6 +6,7 @@ up in the response store first, sends only the unanswered ones (up to
 `concurrency` at a time), writes each answer the moment it arrives, and
 returns all answers in document order.
 """
+
 import abc
 import threading
 import time
@@ -93,13 +94,11 @@ class StoredModel(abc.ABC):
         answers: Dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = {pool.submit(self._answer, key, prompt): (key, pos) for key, (pos, prompt) in todo.items()}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
                 future.cancel()
             wait(pending)  # requests already in flight finish and are stored
-            failures = sorted(
-                (futures[f][1], f.exception()) for f in futures if not f.cancelled() and f.exception()
-            )
+            failures = sorted((futures[f][1], f.exception()) for f in futures if not f.cancelled() and f.exception())
             if failures:
                 position, error = failures[0]
                 raise TeacherError(self.describe_failure(error), position) from error

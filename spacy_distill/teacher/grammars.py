@@ -7,6 +7,7 @@ where LABEL is from the label set and phrase is a run of at most
 text-classification grammar allows only the labels. Models take either a
 grammar string or one of these objects as their ``grammar`` option.
 """
+
 import re
 from typing import Any, Dict, List, Union
 

@@ -4,6 +4,7 @@ The embedded default teacher: no server, no key, no network. A llama.cpp
 grammar (see `grammars.py`) can constrain the answer to the task's format and
 label set, which turns a tiny model's free text into parseable output.
 """
+
 import hashlib
 from functools import lru_cache
 from pathlib import Path

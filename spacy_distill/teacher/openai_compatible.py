@@ -6,6 +6,7 @@ does not check the model name against a vendor list, keeps N requests in
 flight, and retries 429/5xx/timeouts/dropped connections with backoff (the
 `openai` client's own retry logic) before failing with a clear message.
 """
+
 import copy
 import os
 from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Union
@@ -100,9 +101,7 @@ class OpenAICompatibleModel(StoredModel):
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
                 messages.insert(0, {"role": "system", "content": self.system_prompt})
-            result = self.client.chat.completions.create(
-                model=self.model, messages=messages, extra_body=body
-            )
+            result = self.client.chat.completions.create(model=self.model, messages=messages, extra_body=body)
             text = result.choices[0].message.content or ""
         else:
             result = self.client.completions.create(model=self.model, prompt=prompt, extra_body=body)

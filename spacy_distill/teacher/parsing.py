@@ -8,6 +8,7 @@ reason``) and compact lines (``text | LABEL``), and record in each doc's
 ``user_data["spacy_distill"]`` what could not be used and why. `annotate`
 adds those records up into the run's stats.
 """
+
 import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -24,9 +25,7 @@ _NUMBERING = re.compile(r"^\s*(?:\d+\s*[.)]|[-*•])\s+")
 
 def diagnostics(doc: Doc) -> Dict[str, Any]:
     """The parse record of a doc (created empty if missing)."""
-    return doc.user_data.setdefault(
-        USER_DATA_KEY, {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
-    )
+    return doc.user_data.setdefault(USER_DATA_KEY, {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []})
 
 
 def split_span_line(line: str) -> Optional[Tuple[str, str, bool]]:

@@ -1,4 +1,5 @@
 """Prompt templates shipped with the package, readable from a config."""
+
 from pathlib import Path
 
 from spacy_llm.registry import registry

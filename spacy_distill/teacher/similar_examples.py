@@ -20,6 +20,7 @@ The prompt changes with the examples, so the response store never reuses an answ
 with other examples. The loop writes this wrapping into its teacher configs
 (`spacy_distill.rounds.examples.wrap_teacher_config`).
 """
+
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Tuple, Union
@@ -54,8 +55,15 @@ def read_corrected_docs(paths: Union[str, Path, List[str], None], lang: str = "e
 class SimilarExamplesTask:
     """A spacy-llm task whose few-shot examples are chosen per prompt from corrected docs."""
 
-    def __init__(self, task: Any, docs: List[Doc], n: int = 3, keep_static: bool = False,
-                 max_chars: int = 600, min_examples: int = 1):
+    def __init__(
+        self,
+        task: Any,
+        docs: List[Doc],
+        n: int = 3,
+        keep_static: bool = False,
+        max_chars: int = 600,
+        min_examples: int = 1,
+    ):
         self._inner = task
         self._static = prompt_examples(task)
         self.n = n
@@ -76,7 +84,9 @@ class SimilarExamplesTask:
     def _to_example(self, doc: Doc) -> Optional[Any]:
         example_type = prompt_example_type(self._inner)
         if example_type is None:
-            raise ConfigError(f"{type(self._inner).__name__} has no few-shot example type; wrap a spacy-llm built-in task")
+            raise ConfigError(
+                f"{type(self._inner).__name__} has no few-shot example type; wrap a spacy-llm built-in task"
+            )
         try:
             return example_type.generate(Example(doc, doc), self._inner)
         except (KeyError, ValueError):  # e.g. a span group the doc does not have

@@ -2,6 +2,7 @@
 
 Words are lowercased runs of letters and digits, so it needs no tokenizer and no model.
 """
+
 import math
 import re
 from collections import Counter

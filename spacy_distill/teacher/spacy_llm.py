@@ -9,6 +9,7 @@ through these functions, so an upgrade of spacy-llm is checked, and fixed, here:
 - the TextCat.v1-v3 response parser;
 - the two warnings spacy-llm raises for our pipelines (silenced where our pipelines run).
 """
+
 import contextlib
 import warnings
 from pathlib import Path

@@ -5,6 +5,7 @@ change of labels, examples, template or model never reuses a stale answer.
 SQLite in WAL mode commits each answer on its own; a process killed at any
 point keeps everything that was answered before.
 """
+
 import hashlib
 import json
 import sqlite3

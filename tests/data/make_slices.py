@@ -11,6 +11,7 @@ Every slice keeps the original bytes of the records it keeps (line endings, quot
 encoding): only whole lines, whole CSV records or whole CoNLL sentences are dropped. The
 script rewrites each dataset's slice files, copies its licence and writes its SOURCE.md.
 """
+
 import csv
 import hashlib
 import io
@@ -108,12 +109,15 @@ DATASETS = {
         "annotations by Explosion with Prodigy.",
         "files": {
             "tutorials__ner_fashion_brands__assets__fashion_brands_training.jsonl": (
-                "the first 40 lines (records)", first_lines(40)),
+                "the first 40 lines (records)",
+                first_lines(40),
+            ),
             "tutorials__ner_fashion_brands__assets__fashion_brands_eval.jsonl": (
                 "of the first 200 lines (records), those whose `text` has at most 180 characters. The tests "
                 "that run an LLM pick, in file order, texts of 30-180 characters with and without brands, so "
                 "they pick the same texts here as in the full file",
-                jsonl_lines_where(200, short_text(180))),
+                jsonl_lines_where(200, short_text(180)),
+            ),
         },
     },
     "docs_issues": {
@@ -124,40 +128,48 @@ DATASETS = {
         "files": {
             "tutorials__textcat_docs_issues__assets__docs_issues_training.jsonl": (
                 "of the first 40 lines (records), those of at most 20,000 bytes (2 records of 192 KB "
-                "and 31 KB, long issue bodies, left out)", lines_at_most(40, 20000)),
+                "and 31 KB, long issue bodies, left out)",
+                lines_at_most(40, 20000),
+            ),
             "tutorials__textcat_docs_issues__assets__docs_issues_eval.jsonl": (
-                "the first 60 lines (records)", first_lines(60)),
+                "the first 60 lines (records)",
+                first_lines(60),
+            ),
         },
     },
     "wnut17": {
         "title": "WNUT-17 emerging entities (NER, CoNLL BIO)",
         "licence": ("../banking77/LICENSE", "LICENSE"),
         "licence_text": "CC-BY 4.0, stated in the repository's README (\"This data is distributed under the "
-        "CC-BY 4.0 license\"); the repository has no licence file, so `LICENSE` here is the "
+        'CC-BY 4.0 license"); the repository has no licence file, so `LICENSE` here is the '
         "CC BY 4.0 legal code (the same text as banking77's LICENSE). Dataset by Derczynski, "
-        "Nichols, van Erp and Limsopatham, \"Results of the WNUT2017 Shared Task on Novel and "
-        "Emerging Entity Recognition\" (W-NUT 2017). Changes: the cut described above, nothing else.",
+        'Nichols, van Erp and Limsopatham, "Results of the WNUT2017 Shared Task on Novel and '
+        'Emerging Entity Recognition" (W-NUT 2017). Changes: the cut described above, nothing else.',
         "files": {
-            "emerging.dev.conll": ("the first 300 sentences (each with the blank line that ends it)",
-                                   conll_first_sentences(300)),
+            "emerging.dev.conll": (
+                "the first 300 sentences (each with the blank line that ends it)",
+                conll_first_sentences(300),
+            ),
         },
     },
     "ncbi_disease": {
         "title": "NCBI disease corpus (NER, CoNLL BIO)",
         "licence": ("original-data__LICENSE", "LICENSE"),
         "licence_text": "public domain, a United States Government work (see `LICENSE`, the repository's "
-        "`original-data/LICENSE` copied unchanged). Corpus by Doğan, Leaman and Lu, \"NCBI disease corpus\" "
+        '`original-data/LICENSE` copied unchanged). Corpus by Doğan, Leaman and Lu, "NCBI disease corpus" '
         "(J Biomed Inform 2014); CoNLL conversion by Sampo Pyysalo.",
         "files": {
-            "conll__devel.tsv": ("the first 300 sentences (each with the blank line that ends it)",
-                                 conll_first_sentences(300)),
+            "conll__devel.tsv": (
+                "the first 300 sentences (each with the blank line that ends it)",
+                conll_first_sentences(300),
+            ),
         },
     },
     "toxic_spans": {
         "title": "SemEval-2021 toxic spans (character offsets, CSV)",
         "licence": ("LICENSE", "LICENSE"),
         "licence_text": "CC0 1.0 (see `LICENSE`, copied unchanged). Texts are from the Civil Comments "
-        "dataset; span annotations by Pavlopoulos et al., \"SemEval-2021 Task 5: Toxic Spans Detection\" "
+        'dataset; span annotations by Pavlopoulos et al., "SemEval-2021 Task 5: Toxic Spans Detection" '
         "(SemEval 2021). The texts are toxic by selection and contain insults and slurs.",
         "files": {
             "SemEval2021__data__tsd_trial.csv": ("the header and the first 350 CSV records", csv_first_records(350)),
@@ -167,23 +179,27 @@ DATASETS = {
         "title": "banking77 (text classification, 77 intents, CSV with CRLF line endings)",
         "licence": ("LICENSE", "LICENSE"),
         "licence_text": "Creative Commons Attribution 4.0 International (see `LICENSE`, copied unchanged). "
-        "Dataset by PolyAI: Casanueva et al., \"Efficient Intent Detection with Dual Sentence Encoders\" "
+        'Dataset by PolyAI: Casanueva et al., "Efficient Intent Detection with Dual Sentence Encoders" '
         "(NLP4ConvAI 2020). Changes: the cut described above, nothing else.",
         "files": {
             "banking_data__test.csv": (
                 "the header and every 10th record (data rows 1, 11, 21, ...; the file is sorted by intent, "
-                "40 rows each, so each of the 77 intents keeps 4)", csv_every_kth_record(10)),
+                "40 rows each, so each of the 77 intents keeps 4)",
+                csv_every_kth_record(10),
+            ),
             "banking_data__train.csv": (
                 "the header and every 20th record (data rows 1, 21, 41, ...; sorted by intent, so all 77 "
-                "intents are kept)", csv_every_kth_record(20)),
+                "intents are kept)",
+                csv_every_kth_record(20),
+            ),
         },
     },
     "germeval2018": {
         "title": "GermEval 2018 offensive language (text classification, TSV, German)",
         "licence": ("LICENSE.md__LICENSE.md", "LICENSE.md"),
         "licence_text": "Creative Commons Attribution 4.0 International (see `LICENSE.md`, the repository's "
-        "`LICENSE.md/LICENSE.md` copied unchanged). Data by Wiegand, Siegel and Ruppenhofer, \"Overview of "
-        "the GermEval 2018 Shared Task on the Identification of Offensive Language\" (GermEval 2018). "
+        '`LICENSE.md/LICENSE.md` copied unchanged). Data by Wiegand, Siegel and Ruppenhofer, "Overview of '
+        'the GermEval 2018 Shared Task on the Identification of Offensive Language" (GermEval 2018). '
         "Changes: the cut described above, nothing else.",
         "files": {
             "germeval2018.test.txt": ("every 10th line (lines 1, 11, 21, ...; one tweet per line)", every_kth_line(10)),

@@ -71,6 +71,7 @@ def make_project(
     stop_when_beaten: bool = False,
     corrections=None,
     max_steps: int = 150,
+    ceiling: bool = False,
 ) -> Path:
     """Pool, test and dev slices, a canned teacher right on every `teacher_every`-th text (0: never), a loop config."""
     pool, test, dev = (
@@ -98,7 +99,7 @@ def make_project(
     section.update(
         pool=str(tmp / "pool.jsonl"),
         test=str(tmp / "test.jsonl"),
-        ceiling=None,
+        ceiling=str(tmp / "pool.jsonl") if ceiling else None,
         batch_size=batch_size,
         budget=budget,
         stop_when_beaten=stop_when_beaten,
@@ -136,6 +137,26 @@ def check_rounds(out: Path, n: int):
         assert 0.0 <= entry["teacher_f"] <= 1.0 and 0.0 <= entry["student_f"] <= 1.0
     assert [e["n_corrected"] for e in rounds] == sorted({e["n_corrected"] for e in rounds})
     return rounds
+
+
+def test_ceiling_is_a_student_trained_on_all_gold_outside_the_test_set(tmp_path):
+    config = make_project(tmp_path, budget=20, ceiling=True, max_steps=50)
+    out = tmp_path / "out"
+    summary = run_loop(config, out, show_progress=False)
+    assert summary["status"] == "done"
+    ceiling = json.loads((out / "ceiling" / "metrics.json").read_text())
+    pool = {r["text"] for r in srsly.read_jsonl(tmp_path / "pool.jsonl")}
+    test = {r["text"] for r in srsly.read_jsonl(tmp_path / "test.jsonl")}
+    assert ceiling["n_train"] == len(pool - test) and 0.0 <= ceiling["systems"]["student"]["f"] <= 1.0
+    assert (out / "ceiling" / "student" / "model-last" / "meta.json").exists()
+    report = (out / "report" / "report.md").read_text()
+    assert (
+        f"Fully supervised ceiling (a student trained on all gold training data): F {ceiling['systems']['student']['f']:.3f}"
+        in report
+    )
+    before = (out / "ceiling" / "metrics.json").stat().st_mtime_ns
+    run_loop(config, out, show_progress=False)  # a rerun keeps the ceiling
+    assert (out / "ceiling" / "metrics.json").stat().st_mtime_ns == before
 
 
 def test_loop_rounds_until_the_budget_report_and_rerun(tmp_path):

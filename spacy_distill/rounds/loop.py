@@ -30,6 +30,7 @@ from ..rules.apply import rules_pipeline
 from ..student import best_model, train_student
 from ..task import Task, detect_task
 from ..teacher.annotate import load_teacher, teacher_pipe
+from .ceiling import train_ceiling
 from .examples import round_teacher_config
 from .layout import ROUNDS_FILE, is_finished, round_dir, round_entry
 from .preannotate import choose, vote_source, with_annotations
@@ -118,7 +119,7 @@ class Loop:
         except BaseException as e:
             self._status("failed", f"{type(e).__name__}: {e}")
             raise
-        ceiling = self.ceiling()
+        ceiling = train_ceiling(self.s, self.out / "ceiling", self.gold_test, self.verbose)
         report = self.write_report(final=True, ceiling=ceiling)
         self._status("done", reason)
         return self.summary("done", reason, report)
@@ -425,33 +426,7 @@ class Loop:
         nlp, _ = rules_pipeline(self.s.rules, self.s.lang, self.task)
         return list(nlp.pipe(texts))
 
-    # --- the fully supervised ceiling and the report ---------------------------------------------
-
-    def ceiling(self) -> Optional[Dict[str, Any]]:
-        if self.s.ceiling is None:
-            return None
-        cdir = self.out / "ceiling"
-        metrics_path = cdir / "metrics.json"
-        if metrics_path.exists():
-            return read_json(metrics_path)
-        docs = load_gold(self.s.ceiling, self.s.lang)
-        test_texts = {doc.text for doc in self.gold_test}
-        docs = [d for d in docs if d.text not in test_texts]
-        write_docs_atomic(cdir / "gold_train.spacy", docs)
-        if self.verbose:
-            msg.info(f"Ceiling: a student trained on all {len(docs)} gold training docs ({self.s.ceiling})")
-        start = time.perf_counter()
-        train_student(
-            self.s.student, [str((cdir / "gold_train.spacy").resolve())], cdir / "student", cdir / "train.log"
-        )
-        model = best_model(cdir / "student", self.s.student.dev is not None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            metrics = evaluate(self.s.test, student=model, lang=self.s.lang, repeats=1)
-        metrics["n_train"] = len(docs)
-        metrics["seconds"] = round(time.perf_counter() - start, 3)
-        write_json_atomic(metrics_path, metrics)
-        return metrics
+    # --- the report ---------------------------------------------------------------------------
 
     def write_report(self, final: bool, ceiling: Optional[Dict[str, Any]] = None) -> List[str]:
         from .report import write_loop_report

@@ -11,8 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import ROOT, StubServer
+from bench.common import ROOT
 from spacy_distill.teacher.annotate import annotate
+from tests.openai_stub import StubServer
 
 CONFIG = ROOT / "configs" / "teacher_ner.cfg"
 TEXTS = ROOT / "assets" / "fashion_brands" / "test.jsonl"

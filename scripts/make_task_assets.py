@@ -2,7 +2,7 @@
 
 Run once, kept for provenance (like make_sample_assets.py):
 
-    python scripts/make_task_assets.py [SHARED_DATA_DIR]
+    python -m scripts.make_task_assets [SHARED_DATA_DIR]   (from the repository root)
 
 toxic_spans (CC0): SemEval-2021 Task 5 comments with the character offsets of their
 toxic parts; each run of consecutive offsets becomes one span labelled TOXIC.
@@ -17,16 +17,17 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import srsly
+
+from bench.common import TOXIC_LABEL, toxic_char_spans
 
 SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SEED = 0
 
 # ---------------------------------------------------------------- toxic_spans
-TOXIC_LABEL = "TOXIC"
 TOXIC_MAX_CHARS = 400
 TOXIC_N = {"train": 600, "test": 200}
 # (text of a tsd_train.csv row, reason per gold span); the spans are the gold ones. spacy-llm
@@ -67,37 +68,12 @@ BANKING_EXAMPLES = [
 BANKING_NONE_EXAMPLE = ("Is there a certain age I need to be?", "age_limit")
 
 
-def char_runs(offsets: List[int]) -> List[Tuple[int, int]]:
-    """(start, end) of each run of consecutive character offsets."""
-    runs: List[List[int]] = []
-    for offset in sorted(set(offsets)):
-        if runs and offset == runs[-1][1]:
-            runs[-1][1] = offset + 1
-        else:
-            runs.append([offset, offset + 1])
-    return [(start, end) for start, end in runs]
-
-
-def toxic_spans(text: str, offsets: List[int]) -> List[Dict]:
-    """Spans of the runs, trimmed of surrounding whitespace (empty ones dropped)."""
-    spans = []
-    for start, end in char_runs(offsets):
-        end = min(end, len(text))
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append({"start": start, "end": end, "label": TOXIC_LABEL})
-    return spans
-
-
 def read_toxic(name: str) -> List[Dict]:
     path = SHARED / "toxic_spans" / f"SemEval2021__data__tsd_{name}.csv"
     with path.open(encoding="utf8", newline="") as f:
         rows = list(csv.DictReader(f))
     return [
-        {"text": row["text"], "spans": toxic_spans(row["text"], ast.literal_eval(row["spans"])), "row": i}
+        {"text": row["text"], "spans": toxic_char_spans(row["text"], ast.literal_eval(row["spans"])), "row": i}
         for i, row in enumerate(rows, start=1)
     ]
 

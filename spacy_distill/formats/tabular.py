@@ -78,23 +78,14 @@ def offsets_to_spans(value: str, label: str, source: str) -> List[SpanAnn]:
     return spans
 
 
-CSV = register(
-    Format(
-        "csv",
-        partial(read, delimiter=","),
-        None,
-        suffix=".csv",
-        description="CSV corpus (text and label/spans columns), read only",
-        options=OPTIONS,
+for _name, _delimiter in (("csv", ","), ("tsv", "\t")):
+    register(
+        Format(
+            _name,
+            partial(read, delimiter=_delimiter),
+            None,
+            suffix=f".{_name}",
+            description=f"{_name.upper()} corpus (text and label/spans columns), read only",
+            options=OPTIONS,
+        )
     )
-)
-TSV = register(
-    Format(
-        "tsv",
-        partial(read, delimiter="\t"),
-        None,
-        suffix=".tsv",
-        description="TSV corpus (text and label/spans columns), read only",
-        options=OPTIONS,
-    )
-)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .inputs import InputError
+from .errors import InputError
 
 
 class TrainingError(InputError):

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 
-from .inputs import InputError
+from .errors import InputError
 
 TASKS = ("ner", "spancat", "textcat", "textcat_multilabel")
 SPAN_TASKS = ("ner", "spancat")

@@ -17,7 +17,7 @@ from spacy.util import load_config
 from typer.testing import CliRunner
 
 from spacy_distill.cli import app
-from spacy_distill.inputs import InputError
+from spacy_distill.errors import InputError
 from spacy_distill.teacher.annotate import annotate
 from spacy_distill.teacher.base import TeacherError
 

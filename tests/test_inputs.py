@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from spacy_distill.inputs import InputError, Record, read_records
+from spacy_distill.errors import InputError
+from spacy_distill.inputs import Record, read_records
 
 
 def write(path, data: str, encoding="utf-8"):

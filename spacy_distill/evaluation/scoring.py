@@ -28,7 +28,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from ..corpus.corrections import load_corrections
-from ..inputs import InputError
+from ..errors import InputError
 from ..task import Task
 
 

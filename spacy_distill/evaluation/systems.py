@@ -18,7 +18,7 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from ..inputs import InputError
+from ..errors import InputError
 from ..rules.apply import rules_pipeline
 from ..task import Task
 from .speed import run_pipe, size_mb, speed

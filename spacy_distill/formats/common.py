@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 
-from ..inputs import InputError
+from ..errors import InputError
 
 ANSWERS = ("accept", "reject", "ignore", "none")  # "none": seen but not annotated (pending, draft)
 

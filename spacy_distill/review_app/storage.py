@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..inputs import InputError
+from ..errors import InputError
 from ..task import Task
 from .tables import SCHEMA_SQL, is_review_db
 

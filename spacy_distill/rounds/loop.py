@@ -21,11 +21,12 @@ import spacy
 from spacy.tokens import Doc
 from wasabi import msg
 
+from ..errors import InputError
 from ..evaluation import evaluate
 from ..evaluation.scoring import load_gold
 from ..files import count_docs, read_docs, read_json, write_docs_atomic, write_json_atomic, write_text_atomic
 from ..formats import get_format
-from ..inputs import InputError, Record, read_records
+from ..inputs import Record, read_records
 from ..rules.apply import rules_pipeline
 from ..student import best_model, train_student
 from ..task import Task, detect_task

@@ -34,7 +34,7 @@ from typing import Any, Dict, Optional
 from spacy.util import load_config, registry
 from thinc.api import Config
 
-from ..inputs import InputError
+from ..errors import InputError
 from ..student import StudentSettings
 from . import sources  # noqa: F401  (registers the corrections sources)
 from .preannotate import MODES

@@ -20,9 +20,9 @@ from spacy.tokens import Doc
 from spacy.util import registry
 
 from ..corpus.corrections import Options, load_corrections
+from ..errors import InputError
 from ..evaluation.scoring import load_gold
 from ..formats import exporters, get_format
-from ..inputs import InputError
 from ..task import Task
 from .simulate import corrected_doc
 

@@ -9,8 +9,8 @@ from typing import Any, Dict, List, Tuple
 import spacy
 from spacy.language import Language
 
+from ..errors import InputError
 from ..formats.common import read_jsonl
-from ..inputs import InputError
 from ..task import Task
 
 

@@ -16,9 +16,10 @@ from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import msg
 
+from ..errors import InputError
 from ..files import atomic_path, write_docs_atomic, write_json_atomic
 from ..formats import prodigy
-from ..inputs import InputError, Record, read_records
+from ..inputs import Record, read_records
 from ..task import teacher_task
 from .base import StoredModel, TeacherError
 from .parsing import USER_DATA_KEY, diagnostics

@@ -14,6 +14,7 @@ simulate           a stand-in expert corrects from gold  (rounds/simulate.py)
 evaluate           teacher vs. student vs. rules on gold (evaluation/)
 review             the review page                       (review_app/server.py)
 loop               rounds until the student wins         (rounds/loop.py)
+propose_rules      rules from the LLM and the corrections (rules/propose.py)
 
 Imports stay lazy: `import spacy_distill` loads none of them.
 """
@@ -31,6 +32,7 @@ _API = {
     "evaluate": ("spacy_distill.evaluation", "evaluate"),
     "review": ("spacy_distill.review_app.server", "serve"),
     "loop": ("spacy_distill.rounds.loop", "run_loop"),
+    "propose_rules": ("spacy_distill.rules.propose", "propose_rules"),
 }
 __all__ = ["__version__", *_API]
 

@@ -64,7 +64,9 @@ def propose_rules(
         from .llm import llm_candidates
 
         say("Asking the teacher's LLM for rules")
-        llm_rules, llm_counts = llm_candidates(Path(config_path), dict(overrides or {}), selection_docs, task)
+        llm_rules, llm_counts = llm_candidates(
+            Path(config_path), dict(overrides or {}), selection_docs, task, show_progress=show_progress, seed=seed
+        )
         candidates += llm_rules
     candidates += induced_candidates(selection_docs, task)
     say(f"{len(candidates)} candidate rules; checking and matching them on {sum(len(s.docs) for s in splits)} docs")

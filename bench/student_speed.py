@@ -20,7 +20,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import Callable, List, Optional
 
 import spacy
 
@@ -59,6 +59,18 @@ def best_seconds(run, repeats: int) -> float:
     return best
 
 
+def run_with_student(model: Optional[Path], run: Callable[[Path], None]) -> None:
+    """run(a student dir): the given one, else training/model-best, else a tiny student trained here."""
+    if model is not None:
+        run(model)
+    elif (ROOT / "training" / "model-best").exists():
+        run(ROOT / "training" / "model-best")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("No model given and no training/model-best: training a tiny student first ...")
+            run(train_tiny_student(Path(tmp)))
+
+
 def main(model: Path, texts_path: Path, repeats: int) -> None:
     nlp = spacy.load(model)
     texts = read_texts(texts_path)
@@ -84,11 +96,4 @@ if __name__ == "__main__":
     parser.add_argument("texts", nargs="?", type=Path, default=DATA / "test.jsonl", help="texts (.jsonl or .txt)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if args.model is not None:
-        main(args.model, args.texts, args.repeats)
-    elif (ROOT / "training" / "model-best").exists():
-        main(ROOT / "training" / "model-best", args.texts, args.repeats)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            print("No model given and no training/model-best: training a tiny student first ...")
-            main(train_tiny_student(Path(tmp)), args.texts, args.repeats)
+    run_with_student(args.model, lambda model: main(model, args.texts, args.repeats))

@@ -38,51 +38,34 @@ def test_student_packages_and_loads_without_llm_stack(tmp_path):
             "training.eval_frequency": 10,
         },
     )
-    model = tmp_path / "training" / "model-best"
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "spacy",
-            "package",
-            str(model),
-            str(packages),
-            "--name",
-            "fashion_student",
-            "--version",
-            "0.0.1",
-            "--build",
-            "sdist",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (sdist,) = (packages / "en_fashion_student-0.0.1" / "dist").glob("*.tar.gz")
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(sdist),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    site = package_and_install(tmp_path / "training" / "model-best", tmp_path, "fashion_student")
     production = production_site(tmp_path / "production")
     result = run_isolated(LOAD, [site, production], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("['tok2vec', 'ner']")
     for module in ("spacy_llm", "llama_cpp", "spacy_distill"):
         assert run_isolated(f"import {module}", [site, production], tmp_path).returncode != 0
+
+
+def package_and_install(model: Path, tmp_path: Path, name: str) -> Path:
+    """`spacy package` the pipeline as en_NAME 0.0.1 (an sdist) and pip-install it into tmp_path/site."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "spacy", "package", str(model), str(packages)]
+        + ["--name", name, "--version", "0.0.1", "--build", "sdist"],
+        check=True,
+        capture_output=True,
+    )
+    (sdist,) = (packages / f"en_{name}-0.0.1" / "dist").glob("*.tar.gz")
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(sdist)],
+        check=True,
+        capture_output=True,
+    )
+    return site
 
 
 def production_site(target: Path) -> Path:

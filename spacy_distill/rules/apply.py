@@ -1,42 +1,44 @@
-"""The rules component: EntityRuler (entities) or SpanRuler (span groups) patterns in a blank pipeline.
+"""The rules in a pipeline: the `spacy_distill_rules` component (token, phrase and regex rules) in a
+blank pipeline, or added to a student.
 
 The loop's rule suggestions and `evaluate --rules` run the same pipeline, built here.
 """
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Tuple
 
 import spacy
 from spacy.language import Language
 
 from ..errors import InputError
-from ..formats.common import read_jsonl
 from ..task import Task
+from .component import RulesComponent
+from .matching import RuleError
+from .rule import iter_rules
 
-
-def read_patterns(path: Path) -> List[Dict[str, Any]]:
-    """EntityRuler/SpanRuler patterns from JSONL; errors name the file and line."""
-    patterns = []
-    for i, pattern in read_jsonl(Path(path)):
-        if "label" not in pattern or "pattern" not in pattern:
-            raise InputError(f'{path}:{i}: a pattern needs "label" and "pattern"')
-        patterns.append(pattern)
-    return patterns
+RULES_COMPONENT = "spacy_distill_rules"
 
 
 def rules_pipeline(patterns_path: Path, lang: str, task: Task) -> Tuple[Language, int]:
-    """A blank `lang` pipeline with the patterns in an entity_ruler (an entity task) or a span_ruler
-    writing to the task's span key (a span task), and the number of patterns. Patterns are validated."""
+    """A blank `lang` pipeline with the patterns in the rules component, writing entities (an entity
+    task) or the task's span key (a span task), and the number of patterns. Patterns are validated."""
+    nlp = spacy.blank(lang)
+    rules = add_rules_component(nlp, patterns_path, task)
+    return nlp, len(rules.rules)
+
+
+def add_rules_component(nlp: Language, patterns_path: Path, task: Task) -> RulesComponent:
+    """Add the rules component with the patterns to nlp: before its ner if it has one (the model fills
+    in around the rules' entities), else last (after a spancat: the rules' spans join the model's).
+    Invalid patterns raise InputError naming the file and line."""
     if task.kind not in ("ner", "spancat"):
         raise InputError(f"--rules needs an entity or span task; the gold is {task.kind}")
-    patterns = read_patterns(patterns_path)
-    nlp = spacy.blank(lang)
-    if task.kind == "ner":
-        ruler = nlp.add_pipe("entity_ruler", config={"validate": True})
-    else:
-        ruler = nlp.add_pipe("span_ruler", config={"spans_key": task.span_key, "validate": True})
-    try:
-        ruler.add_patterns(patterns)
-    except ValueError as e:
-        raise InputError(f"{patterns_path}: invalid patterns ({e})") from None
-    return nlp, len(patterns)
+    spans_key = task.span_key if task.kind == "spancat" else None
+    where = {"before": "ner"} if task.kind == "ner" and "ner" in nlp.pipe_names else {}
+    component = nlp.add_pipe(RULES_COMPONENT, config={"spans_key": spans_key}, **where)
+    for i, rule in iter_rules(Path(patterns_path)):
+        try:
+            component.add_rules([rule])
+        except RuleError as e:
+            raise InputError(f"{patterns_path}:{i}: invalid pattern ({e})") from None
+    return component

@@ -48,7 +48,7 @@ class RuleMatcher:
 
     vocab_or_nlp: the pipeline (or its vocab) whose tokenizer the docs and phrases share.
     counts: "regex_snapped" (moved to token boundaries), "regex_dropped" (no token span under
-    align="strict" or "contract").
+    align="strict" or "contract"), "regex_timeouts" (skipped, with skip_timeouts).
     """
 
     def __init__(
@@ -95,11 +95,18 @@ class RuleMatcher:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def __call__(self, doc: Doc) -> List[Match]:
-        """Every rule's matches, sorted by position then rule; RegexTimeout if a regex runs too long."""
+    def __call__(self, doc: Doc, *, skip_timeouts: bool = False) -> List[Match]:
+        """Every rule's matches, sorted by position then rule. A regex running past the time bound
+        raises RegexTimeout, or with skip_timeouts gives no matches in this doc and counts
+        "regex_timeouts"."""
         matches = self._token_and_phrase_matches(doc)
         for rule_id in self._regexes:
-            matches.extend(self._regex_matches(rule_id, doc))
+            try:
+                matches.extend(self._regex_matches(rule_id, doc))
+            except RegexTimeout:
+                if not skip_timeouts:
+                    raise
+                self.counts["regex_timeouts"] += 1
         return sorted(set(matches), key=lambda m: (m.start_char, m.end_char, m.rule_id))
 
     def rule_matches(self, rule_id: str, doc: Doc) -> List[Match]:

@@ -9,7 +9,7 @@ rulers understand; `RuleMatcher` runs the regex itself on the whole text.
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..errors import InputError
 from ..files import write_text_atomic
@@ -56,7 +56,7 @@ class Rule:
             raise InputError(f"{where}: a rule is a JSON object, got {type(obj).__name__}")
         label = obj.get("label")
         if not isinstance(label, str) or not label:
-            raise InputError(f'{where}: a rule needs a "label" string')
+            raise InputError(f'{where}: a pattern needs "label" and "pattern" (or "regex"); "label" is a string')
         regex = obj.get("regex")
         pattern = None if regex is not None else obj.get("pattern")
         if regex is not None and (not isinstance(regex, str) or not regex):
@@ -89,7 +89,7 @@ def check_pattern_shape(pattern: Any, where: str) -> None:
             raise InputError(f'{where}: "pattern" is an empty phrase')
         return
     if pattern is None:
-        raise InputError(f'{where}: a rule needs a "pattern" (phrase or token list) or a "regex"')
+        raise InputError(f'{where}: a pattern needs "label" and "pattern" (a phrase or token list) or "regex"')
     if not isinstance(pattern, list) or not pattern or not all(isinstance(t, dict) for t in pattern):
         raise InputError(f'{where}: "pattern" must be a phrase string or a non-empty list of token objects')
 
@@ -106,7 +106,13 @@ def rules_to_jsonl(rules: List[Rule]) -> str:
 
 def read_rules(path: Path) -> List[Rule]:
     """Rules from a patterns JSONL (ours, or a plain entity_ruler file); errors name file and line."""
-    return [Rule.from_dict(obj, f"{path}:{i}") for i, obj in read_jsonl(Path(path))]
+    return [rule for _, rule in iter_rules(path)]
+
+
+def iter_rules(path: Path) -> Iterator[Tuple[int, Rule]]:
+    """(line number, rule) for each line of a patterns JSONL; errors name file and line."""
+    for i, obj in read_jsonl(Path(path)):
+        yield i, Rule.from_dict(obj, f"{path}:{i}")
 
 
 def write_rules(path: Path, rules: List[Rule]) -> None:

@@ -55,7 +55,7 @@ def llm_candidates(
     *,
     store_path: Optional[Path] = None,
     show_progress: bool = False,
-    n_prompts: int = 4,
+    n_prompts: int = 12,
     n_seeds: int = 8,
     ask_regex: Optional[bool] = None,
     seed: int = 0,

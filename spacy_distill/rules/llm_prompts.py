@@ -11,7 +11,7 @@ import re
 from typing import List, Optional, Sequence, Tuple
 
 MAX_TERM_CHARS = 40
-MAX_TERM_WORDS = 4
+MAX_TERM_WORDS = 3
 MAX_REGEX_CHARS = 80
 # Characters a term never has (GBNF class body): blanks and the punctuation of chatter, lists and prices.
 NOT_IN_TERMS = r" \t\n()\[\]{},;:/|\"$?!*=<>#@%"

@@ -162,7 +162,14 @@ def evaluate_cli(
     student: Optional[Path] = typer.Option(
         None, "--student", help="Student pipeline directory, e.g. training/model-best"
     ),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="EntityRuler/SpanRuler patterns (.jsonl)"),
+    rules: Optional[Path] = typer.Option(
+        None,
+        "--rules",
+        help="Patterns (.jsonl, e.g. from `rules propose`); with --student also scored as student+rules",
+    ),
+    reference_rules: Optional[Path] = typer.Option(
+        None, "--reference-rules", help="Another patterns file to compare with (e.g. hand-written ones)"
+    ),
     output: Path = typer.Option(..., "--output", help="Write the metrics here (metrics.json)"),
     report: Optional[Path] = typer.Option(
         None, "--report", help="Write report.md, report.html and chart.png into this folder"
@@ -192,6 +199,7 @@ def evaluate_cli(
             teacher=teacher,
             student=student,
             rules=rules,
+            reference_rules=reference_rules,
             output=output,
             report_dir=report,
             overrides=overrides,

@@ -129,13 +129,14 @@ def test_student_rules_and_teacher_docs(setup):
         teacher=tmp / "teacher.spacy",
         student=tmp / "student" / "model-last",
         rules=tmp / "patterns.jsonl",
+        reference_rules=tmp / "patterns.jsonl",
         output=tmp / "metrics.json",
         report_dir=tmp / "report",
         repeats=2,
     )
     written = json.loads((tmp / "metrics.json").read_text())
     assert written == metrics
-    check_shape(written, ["teacher", "student", "rules"])
+    check_shape(written, ["teacher", "student", "rules", "student+rules", "reference_rules"])
     assert written["gold"] == {"path": str(tmp / "gold.spacy"), "n_docs": N_GOLD, "n_words": n_words, "lang": "en"}
     assert written["task"]["kind"] == "ner" and written["task"]["score"] == "ents_f"
     assert written["task"]["label_counts"] == {LABEL: sum(len(d.ents) for d in gold)}
@@ -158,6 +159,12 @@ def test_student_rules_and_teacher_docs(setup):
     check_scores(written["systems"]["rules"], *spacy_scores(ruler, gold))
     assert written["systems"]["rules"]["size_mb"] == pytest.approx((tmp / "patterns.jsonl").stat().st_size / 1e6)
     assert written["systems"]["rules"]["words_per_second"] > student["words_per_second"]
+    assert written["systems"]["reference_rules"]["f"] == written["systems"]["rules"]["f"]
+    # student+rules: the rules before the student's ner, as an entity_ruler there would be.
+    both = spacy.load(tmp / "student" / "model-last")
+    both.add_pipe("entity_ruler", before="ner").add_patterns(PATTERNS)
+    check_scores(written["systems"]["student+rules"], *spacy_scores(both, gold))
+    assert written["systems"]["student+rules"]["pipeline"] == ["tok2vec", "spacy_distill_rules", "ner"]
 
     # The same gold read straight from the corrections file scores the same.
     again = evaluate(tmp / "gold.jsonl", teacher=tmp / "teacher.spacy", repeats=1)
@@ -166,8 +173,13 @@ def test_student_rules_and_teacher_docs(setup):
     files = written["report"]
     assert [Path(f).name for f in files] == ["report.md", "report.html", "chart.png"]
     md, page = (tmp / "report" / "report.md").read_text(), (tmp / "report" / "report.html").read_text()
-    for name in ("teacher", "student", "rules"):
+    for name in ("teacher", "student", "rules", "student+rules", "reference_rules"):
         assert f"| {name} |" in md and f"{name}</td>" in page
+    # The first question of a project, answered per label from the same numbers.
+    f = {name: e["per_label"][LABEL]["f"] for name, e in written["systems"].items()}
+    best_model = max(f[n] for n in ("teacher", "student", "student+rules"))
+    verdict = f"Rules are enough for {LABEL}" if f["rules"] >= best_model else f"A model is needed for {LABEL}"
+    assert verdict in md and verdict in page
     assert f"| {LABEL} | {written['task']['label_counts'][LABEL]} |" in md
     assert "data:image/png;base64," in page and "<link" not in page and "http" not in page
     assert (tmp / "report" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -377,3 +389,29 @@ def test_spans_task_and_span_ruler(tmp_path):
     # predicted: Rude (fp), idiot, moron, idiot: tp 3 of 4 gold, fp 1
     check_scores(metrics["systems"]["rules"], 0.75, 0.75, 0.75)
     assert metrics["systems"]["rules"]["n_predicted"] == 4
+
+
+def test_rules_verdict_per_label_in_plain_words():
+    from spacy_distill.evaluation.report import rules_verdicts
+
+    def system(f_by_label, words_per_second):
+        return {
+            "f": 0.5,
+            "per_label": {k: {"f": v} for k, v in f_by_label.items()},
+            "words_per_second": words_per_second,
+        }
+
+    metrics = {
+        "task": {"labels": ["CODE", "BRAND"], "label_counts": {}},
+        "systems": {
+            "rules": system({"CODE": 0.95, "BRAND": 0.30}, 150000),
+            "student": system({"CODE": 0.90, "BRAND": 0.60}, 20000),
+            "student+rules": system({"CODE": 0.93, "BRAND": 0.65}, 19000),
+        },
+    }
+    assert rules_verdicts(metrics) == [
+        "Rules are enough for CODE (F 0.950, 150,000 words/s, no model).",
+        "A model is needed for BRAND (rules F 0.300, student+rules F 0.650).",
+    ]
+    del metrics["systems"]["student"], metrics["systems"]["student+rules"]
+    assert rules_verdicts(metrics) == []  # nothing to compare the rules with

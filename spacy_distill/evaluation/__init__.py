@@ -29,6 +29,7 @@ def evaluate(
     teacher: Optional[Path] = None,
     student: Optional[Path] = None,
     rules: Optional[Path] = None,
+    reference_rules: Optional[Path] = None,
     output: Optional[Path] = None,
     report_dir: Optional[Path] = None,
     overrides: Optional[Dict[str, Any]] = None,
@@ -42,13 +43,15 @@ def evaluate(
     """Score and time every given system on GOLD; write OUTPUT (metrics.json) and the report; return the metrics.
 
     teacher: a config (.cfg, run on the gold texts with `overrides`) or a .spacy DocBin of teacher docs.
-    student: a pipeline directory. rules: EntityRuler/SpanRuler patterns (.jsonl).
+    student: a pipeline directory. rules: patterns (.jsonl, e.g. from `rules propose`); with a
+    student also scored as "student+rules" (the rules before the student's ner). reference_rules:
+    another patterns file scored as "reference_rules" (e.g. hand-written ones to compare with).
     repeats: passes over the texts for the fast systems (the best counts); the LLM runs once.
     task / span_key: override the task read off the gold (ner, spancat, textcat, textcat_multilabel).
     """
     from . import systems
 
-    if teacher is None and student is None and rules is None:
+    if teacher is None and student is None and rules is None and reference_rules is None:
         raise InputError("Nothing to evaluate: give --teacher, --student and/or --rules")
     gold_path = Path(gold_path)
     gold = load_gold(gold_path, lang)
@@ -65,6 +68,12 @@ def evaluate(
         runs["student"] = systems.student(Path(student), gold, n_words, repeats, batch_size)
     if rules is not None:
         runs["rules"] = systems.rules(Path(rules), gold, n_words, the_task, repeats)
+    if student is not None and rules is not None:
+        runs["student+rules"] = systems.student_with_rules(
+            Path(student), Path(rules), gold, n_words, the_task, repeats, batch_size
+        )
+    if reference_rules is not None:
+        runs["reference_rules"] = systems.rules(Path(reference_rules), gold, n_words, the_task, repeats)
 
     results: Dict[str, Dict[str, Any]] = {}
     for name, (docs, entry) in runs.items():

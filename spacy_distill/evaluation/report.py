@@ -85,6 +85,7 @@ def findings(metrics: Dict[str, Any]) -> List[str]:
             wins[who] = wins.get(who, 0) + 1
         summary = ", ".join(f"{who} {n}" for who, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         lines.append(f"Labels won, of {len(rows)}: {summary} (see the table).")
+    lines += rules_verdicts(metrics)
     teacher, student = systems.get("teacher"), systems.get("student")
     if teacher and student:
         lines.append(_compare(student, teacher))
@@ -101,6 +102,36 @@ def findings(metrics: Dict[str, Any]) -> List[str]:
             f"The teacher made {llm['llm_calls']} LLM calls ({llm.get('prompt_tokens', 0):,} prompt and "
             f"{llm.get('completion_tokens', 0):,} completion tokens, {llm.get('llm_seconds', 0):.1f} s in the LLM)."
         )
+    return lines
+
+
+MODELS = ("student", "student+rules", "teacher")
+
+
+def rules_verdicts(metrics: Dict[str, Any]) -> List[str]:
+    """Per label, the first question of a project: are the rules enough, or is a model needed?
+
+    The rules are enough for a label when their F is at least the best model's (student,
+    student+rules or teacher) on this gold; one test set, so read close calls as a tie.
+    """
+    systems = metrics["systems"]
+    rules = systems.get("rules")
+    models = [name for name in MODELS if name in systems]
+    if not rules or not models:
+        return []
+    lines = []
+    for label, _, f, _ in label_rows(metrics):
+        rules_f = f.get("rules")
+        best = max(models, key=lambda name: f.get(name) or 0.0)
+        if rules_f is None:
+            continue
+        if rules_f >= (f.get(best) or 0.0):
+            speed = fmt_number(rules.get("words_per_second"))
+            lines.append(f"Rules are enough for {label} (F {fmt_score(rules_f)}, {speed} words/s, no model).")
+        else:
+            lines.append(
+                f"A model is needed for {label} (rules F {fmt_score(rules_f)}, {best} F {fmt_score(f.get(best))})."
+            )
     return lines
 
 

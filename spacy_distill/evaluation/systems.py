@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import spacy
+from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
 from ..errors import InputError
-from ..rules.apply import rules_pipeline
+from ..rules.apply import add_rules_component, rules_pipeline
 from ..task import Task
 from .speed import run_pipe, size_mb, speed
 
@@ -124,10 +125,7 @@ def student(
 ) -> Result:
     """The student pipeline over the gold texts, best of `repeats` passes."""
     start = time.perf_counter()
-    try:
-        nlp = spacy.load(model_dir)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{model_dir}: cannot load the student pipeline ({e})") from None
+    nlp = load_student(model_dir)
     load_seconds = time.perf_counter() - start
     docs, seconds = run_pipe(nlp, [d.text for d in gold], repeats, batch_size)
     entry = {
@@ -140,6 +138,38 @@ def student(
         "repeats": len(seconds),
     }
     return docs, entry
+
+
+def student_with_rules(
+    model_dir: Path,
+    patterns_path: Path,
+    gold: Sequence[Doc],
+    n_words: int,
+    task: Task,
+    repeats: int,
+    batch_size: Optional[int] = None,
+) -> Result:
+    """The student with the rules component added: before its ner (the model fills in), or after
+    its spancat (the rules' spans added to the model's)."""
+    nlp = load_student(model_dir)
+    add_rules_component(nlp, patterns_path, task)
+    docs, seconds = run_pipe(nlp, [d.text for d in gold], repeats, batch_size)
+    entry = {
+        "source": "pipeline+rules",
+        "path": f"{model_dir} + {patterns_path}",
+        "pipeline": nlp.pipe_names,
+        **speed(len(docs), n_words, min(seconds)),
+        "size_mb": size_mb(model_dir) + size_mb(patterns_path),
+        "repeats": len(seconds),
+    }
+    return docs, entry
+
+
+def load_student(model_dir: Path) -> Language:
+    try:
+        return spacy.load(model_dir)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{model_dir}: cannot load the student pipeline ({e})") from None
 
 
 def rules(patterns_path: Path, gold: Sequence[Doc], n_words: int, task: Task, repeats: int) -> Result:

@@ -244,7 +244,7 @@ def simulate_cli(
 
 @app.command("review")
 def review_cli(
-    input: Path = typer.Argument(..., help="Teacher docs (.spacy from `annotate`)"),
+    input: Optional[Path] = typer.Argument(None, help="Teacher docs (.spacy from `annotate`); not with --rules"),
     db: Path = typer.Option(..., "--db", help="Review database (SQLite; created if missing, continued if not)"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token"),
     port: int = typer.Option(8080, "--port", help="Port to listen on (0: any free port)"),
@@ -264,14 +264,32 @@ def review_cli(
     labels: Optional[str] = typer.Option(
         None, "--labels", help="Comma-separated labels to offer even if the teacher never used them"
     ),
+    rules: Optional[Path] = typer.Option(
+        None, "--rules", help="Review these rules (patterns JSONL, e.g. from `rules propose`) instead of docs"
+    ),
+    texts: Optional[Path] = typer.Option(
+        None, "--texts", help="With --rules: texts to show the matches in (.spacy, corrections, .jsonl/.txt/.csv)"
+    ),
+    lang: str = typer.Option("en", "--lang", help="With --rules: the language of the texts"),
+    export: Optional[Path] = typer.Option(
+        None, "--export", help="Write the accepted rules in DB (edited where edited) to this JSONL, and stop"
+    ),
 ):
-    """Serve a web page where experts correct the teacher's suggestions, one doc at a time.
+    """Serve a web page where experts correct the teacher's suggestions, one doc at a time
+    (or, with --rules and --texts, accept, edit or reject rules one at a time).
 
     Every answer is in DB the moment it is given; `import DB gold.spacy` or a
-    training config (`--paths.train DB`) reads it.
+    training config (`--paths.train DB`) reads it; `--export` writes the accepted rules.
     """
     from .review_app.server import serve
 
+    if export is not None:
+        from .review_app.rules_server import export_accepted
+
+        with fail_cleanly():
+            count = export_accepted(db, export)
+        msg.good(f"Wrote {count} accepted rules -> {export}")
+        return
     with fail_cleanly():
         serve(
             input,
@@ -284,6 +302,9 @@ def review_cli(
             token=token,
             overlap=overlap,
             labels=labels.split(",") if labels else None,
+            rules=rules,
+            texts=texts,
+            lang=lang,
         )
 
 

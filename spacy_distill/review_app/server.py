@@ -70,7 +70,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    input_path: Path,
+    input_path: Optional[Path] = None,
     *,
     db_path: Path,
     host: str = "127.0.0.1",
@@ -81,6 +81,9 @@ def serve(
     token: Optional[str] = None,
     overlap: bool = False,
     labels: Optional[Sequence[str]] = None,
+    rules: Optional[Path] = None,
+    texts: Optional[Path] = None,
+    lang: str = "en",
     say: Callable[[str], None] = print,
 ) -> None:
     """Serve the review page for the teacher docs in INPUT (.spacy) until interrupted (Ctrl+C).
@@ -88,35 +91,53 @@ def serve(
     Answers go to the SQLite database DB_PATH the moment they are given. order: as-is,
     disagreement (needs `student`, a pipeline directory) or uncertainty; token: required on any
     address but loopback; overlap: every annotator answers every doc; labels: offered even if
-    the teacher never used them; say: where the start-up lines go.
+    the teacher never used them; say: where the start-up lines go. rules (a patterns JSONL, with
+    texts: the corpus to show their matches in, lang its language): review rules instead of docs.
     """
-    import uvicorn
-
     token = token or None
     check_token(host, token)
     if annotator is not None and not ANNOTATOR.fullmatch(annotator.strip()):
         raise ReviewError(f"--annotator {annotator!r}: use 1-64 letters, digits, spaces or . _ - @ +")
-    db, info = prepare(input_path, db_path, order, student, labels)
+    settings = Settings(token=token, annotator=annotator.strip() if annotator else None, overlap=overlap, order=order)
+    if rules is not None or texts is not None:
+        from .rules_server import prepare_rules
+
+        if input_path is not None or rules is None or texts is None:
+            raise ReviewError("to review rules give --rules RULES.jsonl and --texts CORPUS, and no teacher docs")
+        make_app, lines = prepare_rules(rules, texts, db_path, lang)
+    elif input_path is None:
+        raise ReviewError("give the teacher docs (.spacy) to review, or --rules and --texts to review rules")
+    else:
+        db, info = prepare(input_path, db_path, order, student, labels)
+        settings.order_note = info["order_note"]
+        progress = db.progress()
+        lines = [
+            f"Reviewing {progress['total']} docs from {input_path} ({info['added']} new, {progress['done']} answered); answers go to {db_path}",
+            f"Order: {info['order_note']}",
+        ]
+
+        def make_app(settings: Settings) -> Guard:
+            return create_app(db, settings)
+
+    listen(make_app, settings, host, port, lines, say)
+
+
+def listen(
+    make_app: Callable[[Settings], Guard], settings: Settings, host: str, port: int, lines: List[str], say: Callable
+) -> None:
+    """Bind, print the lines and the address to open, and run the app until interrupted."""
+    import uvicorn
+
     sock = bind(host, port)
     port = sock.getsockname()[1]
-    settings = Settings(
-        token=token,
-        allowed_hosts=allowed_hosts(host, port),
-        annotator=annotator.strip() if annotator else None,
-        overlap=overlap,
-        order=order,
-        order_note=info["order_note"],
-        cookie=f"spacy_distill_review_{port}",
-    )
-    app = create_app(db, settings)
-    progress = db.progress()
+    settings.allowed_hosts = allowed_hosts(host, port)
+    settings.cookie = f"spacy_distill_review_{port}"
+    app = make_app(settings)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
-    query = {k: v for k, v in (("token", token), ("annotator", settings.annotator)) if v}
-    say(
-        f"Reviewing {progress['total']} docs from {input_path} ({info['added']} new, {progress['done']} answered); answers go to {db_path}"
-    )
-    say(f"Order: {info['order_note']}")
+    query = {k: v for k, v in (("token", settings.token), ("annotator", settings.annotator)) if v}
+    for line in lines:
+        say(line)
     say(f"Open {url}{'?' + urlencode(query) if query else ''}")
     sys.stdout.flush()
     config = uvicorn.Config(
@@ -130,16 +151,11 @@ def serve(
 
 def create_app(db: ReviewDB, settings: Settings) -> "Guard":
     """The ASGI app: the routes behind the Guard."""
-    csrf = hmac.new(db.secret.encode(), b"csrf\x00" + (settings.token or "").encode(), hashlib.sha256).hexdigest()
+    csrf = csrf_token(db, settings)
     task = db.schema
 
     def annotator_of(value: Any) -> str:
-        name = value if value not in (None, "") else settings.annotator
-        if name is None:
-            raise HTTPException(400, "annotator: a name is required (?annotator=NAME)")
-        if not isinstance(name, str) or not ANNOTATOR.fullmatch(name.strip()) or not name.strip():
-            raise HTTPException(400, "annotator: use 1-64 letters, digits, spaces or . _ - @ +")
-        return name.strip()
+        return annotator_name(value, settings)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -167,12 +183,7 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         body = await json_body(request)
         name = annotator_of(body.get("annotator"))
         doc_id = field_of(body, "doc_id", int)
-        kind = field_of(body, "answer", str)
-        if kind not in ANSWERS:
-            raise HTTPException(422, f"answer must be one of {', '.join(ANSWERS)}, got {kind!r:.40}")
-        request_id = field_of(body, "request_id", str, None)
-        if request_id is not None and not REQUEST_ID.fullmatch(request_id):
-            raise HTTPException(422, "request_id: 8-100 letters, digits, - or _")
+        kind, request_id = answer_fields(body)
         doc = await run_in_threadpool(db.doc, doc_id)
         spans, cats = check_answer(body, kind, doc, task)
         answer_id, new = await run_in_threadpool(db.add_answer, doc_id, name, kind, spans, cats, request_id)
@@ -197,17 +208,6 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         name = request.query_params.get("annotator")
         return JSONResponse(await run_in_threadpool(db.progress, annotator_of(name) if name else None))
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    async def review_error(request: Request, exc: ReviewError) -> Response:
-        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("Unexpected error in %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal error; the server's log has the details"}, status_code=500)
-
     routes = [
         Route("/", index),
         Route("/api/session", session),
@@ -216,13 +216,44 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         Route("/api/undo", undo, methods=["POST"]),
         Route("/api/progress", progress),
         Route("/api/docs/{doc_id:int}/teacher", teacher),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: http_error, ReviewError: review_error, Exception: server_error},
-    )
-    return Guard(app, settings, csrf)
+    return guarded(routes, settings, csrf)
+
+
+def guarded(routes: List[Any], settings: Settings, csrf: str) -> Guard:
+    """The routes (and the static files) as a Starlette app, behind the Guard; errors as JSON."""
+    routes = routes + [Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    handlers = {HTTPException: http_error, ReviewError: review_error, Exception: server_error}
+    return Guard(Starlette(routes=routes, exception_handlers=handlers), settings, csrf)
+
+
+def csrf_token(db: ReviewDB, settings: Settings) -> str:
+    """The page's CSRF token: tied to the database's secret and the access token."""
+    return hmac.new(db.secret.encode(), b"csrf\x00" + (settings.token or "").encode(), hashlib.sha256).hexdigest()
+
+
+def annotator_name(value: Any, settings: Settings) -> str:
+    """The annotator a request names (else the default); 400 if none or a bad name."""
+    name = value if value not in (None, "") else settings.annotator
+    if name is None:
+        raise HTTPException(400, "annotator: a name is required (?annotator=NAME)")
+    if not isinstance(name, str) or not ANNOTATOR.fullmatch(name.strip()) or not name.strip():
+        raise HTTPException(400, "annotator: use 1-64 letters, digits, spaces or . _ - @ +")
+    return name.strip()
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def review_error(request: Request, exc: ReviewError) -> Response:
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("Unexpected error in %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal error; the server's log has the details"}, status_code=500)
 
 
 async def json_body(request: Request) -> Dict[str, Any]:
@@ -260,6 +291,17 @@ def field_of(body: Dict[str, Any], key: str, kind: type, default: Any = ...) -> 
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise HTTPException(422, f"{key}: must be {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def answer_fields(body: Dict[str, Any]) -> Tuple[str, Optional[str]]:
+    """The answer (accept, reject, ignore) and the optional request id of an answer's body."""
+    kind = field_of(body, "answer", str)
+    if kind not in ANSWERS:
+        raise HTTPException(422, f"answer must be one of {', '.join(ANSWERS)}, got {kind!r:.40}")
+    request_id = field_of(body, "request_id", str, None)
+    if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+        raise HTTPException(422, "request_id: 8-100 letters, digits, - or _")
+    return kind, request_id
 
 
 def check_answer(

@@ -275,14 +275,9 @@ class ReviewDB:
             raise ReviewError(f"answer must be one of {', '.join(ANSWERS)}, got {answer!r}")
         now = time.time() if now is None else now
         with self.write() as cur:
-            if request_id is not None:
-                row = cur.execute(
-                    "SELECT id, doc_id, annotator FROM answers WHERE request_id = ?", (request_id,)
-                ).fetchone()
-                if row is not None:
-                    if (row[1], row[2]) != (doc_id, annotator):
-                        raise Conflict(f"request id {request_id!r} was already used for another answer")
-                    return row[0], False
+            known = stored_request(cur, "answers", "doc_id", request_id, (doc_id, annotator))
+            if known is not None:
+                return known, False
             row = cur.execute("SELECT suggestion FROM docs WHERE id = ?", (doc_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no doc {doc_id} in the review database")
@@ -397,6 +392,19 @@ class _Transaction:
 
     def __exit__(self, kind, value, tb) -> None:
         self.con.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def stored_request(
+    cur: sqlite3.Cursor, table: str, item: str, request_id: Optional[str], owner: Tuple
+) -> Optional[int]:
+    """The id of the answer already stored in table for this request id (None: a new request);
+    Conflict if it was stored for another (item, annotator) than owner."""
+    if request_id is None:
+        return None
+    row = cur.execute(f"SELECT id, {item}, annotator FROM {table} WHERE request_id = ?", (request_id,)).fetchone()
+    if row is not None and (row[1], row[2]) != owner:
+        raise Conflict(f"request id {request_id!r} was already used for another answer")
+    return None if row is None else row[0]
 
 
 def merge_schema(old: Task, new: Task, path: Path) -> Task:

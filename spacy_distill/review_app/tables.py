@@ -43,6 +43,32 @@ CREATE TABLE IF NOT EXISTS claims (
     annotator TEXT NOT NULL,
     claimed REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rules (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL UNIQUE,
+    rule TEXT NOT NULL,
+    source TEXT NOT NULL,
+    rank INTEGER,
+    added REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rule_answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule_row INTEGER NOT NULL REFERENCES rules(id),
+    annotator TEXT NOT NULL,
+    answer TEXT NOT NULL CHECK (answer IN ('accept', 'reject', 'ignore')),
+    original TEXT NOT NULL,
+    edited TEXT,
+    created REAL NOT NULL,
+    request_id TEXT UNIQUE,
+    retracted REAL
+);
+CREATE INDEX IF NOT EXISTS rule_answers_rule ON rule_answers(rule_row, retracted);
+CREATE INDEX IF NOT EXISTS rule_answers_annotator ON rule_answers(annotator, retracted);
+CREATE TABLE IF NOT EXISTS rule_claims (
+    rule_row INTEGER PRIMARY KEY REFERENCES rules(id),
+    annotator TEXT NOT NULL,
+    claimed REAL NOT NULL
+);
 """
 REQUIRED_TABLES = {"meta", "docs", "answers", "claims"}
 

@@ -13,6 +13,7 @@ from spacy_distill.review_app.guard import Settings
 from spacy_distill.review_app.rule_matches import load_texts
 from spacy_distill.review_app.rule_storage import RuleStore
 from spacy_distill.review_app.rules_server import export_accepted, prepare_rules
+from spacy_distill.review_app.server import STATIC
 from spacy_distill.review_app.storage import Conflict, ReviewDB
 from spacy_distill.rules.rule import Rule, read_rules, write_rules
 
@@ -191,3 +192,15 @@ def test_cli_refuses_half_a_rule_review(files):
     assert result.exit_code == 1 and "--texts" in result.output
     result = CliRunner().invoke(cli_app, ["review", "--db", str(files[2])])
     assert result.exit_code == 1 and "teacher docs" in result.output
+
+
+def test_rule_page_is_static_and_never_builds_html_from_data(files):
+    client, _ = make_client(files)
+    page = client.get("/")
+    assert page.status_code == 200 and 'src="/static/rules.js"' in page.text and "<script>" not in page.text
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    for name in ("rules.js", "common.js"):
+        script = (STATIC / name).read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, (name, sink)
+    assert client.get("/static/rules.css").status_code == 200

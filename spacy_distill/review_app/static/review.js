@@ -3,11 +3,9 @@
 "use strict";
 
 (function () {
-  const $ = (id) => document.getElementById(id);
+  const { $, api, status, requestId, renderProgress } = window.SpacyDistill;
   const COLORS = ["#3b6fd4", "#e07b00", "#2f9e44", "#d6336c", "#7048e8", "#0c8599", "#b8860b", "#8d5a3b", "#c2255c", "#5c7cfa"];
-  const NAME_KEY = "spacy-distill-annotator";
   const state = {
-    csrf: null,
     schema: null,
     annotator: null,
     doc: null,
@@ -23,114 +21,26 @@
     justAdded: false, // this mouse press made a span by selecting text: its click selects nothing
   };
 
-  // -- talking to the server ------------------------------------------------------
-
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  function requestId() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
-  async function api(method, path, body) {
-    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRF-Token"] = state.csrf;
-      options.body = JSON.stringify(body);
-    }
-    let lastError = null;
-    // Network errors are retried: answers carry a request id, so a resent answer is stored once.
-    for (let attempt = 0; attempt < 4; attempt++) {
-      let response;
-      try {
-        response = await fetch(path, options);
-      } catch (error) {
-        lastError = error;
-        await sleep(400 * (attempt + 1));
-        continue;
-      }
-      let data = null;
-      try {
-        data = await response.json();
-      } catch (error) {
-        data = null;
-      }
-      if (response.ok) return data;
-      const failure = new Error((data && data.error) || `${response.status} ${response.statusText}`);
-      failure.status = response.status;
-      throw failure;
-    }
-    throw new Error(`the server cannot be reached (${lastError})`);
-  }
-
-  // -- messages -------------------------------------------------------------------
-
-  let statusTimer = null;
-  function status(message, isError) {
-    const el = $("status");
-    el.textContent = message;
-    el.classList.toggle("error", !!isError);
-    el.classList.add("visible");
-    clearTimeout(statusTimer);
-    statusTimer = setTimeout(() => el.classList.remove("visible"), isError ? 8000 : 2200);
-  }
-
   // -- starting -------------------------------------------------------------------
 
   async function init() {
-    let session;
-    try {
-      session = await api("GET", "/api/session");
-    } catch (error) {
-      status(`Cannot start: ${error.message}`, true);
-      return;
-    }
-    state.csrf = session.csrf;
+    const session = await window.SpacyDistill.begin(start);
+    if (!session) return;
     state.schema = session.schema;
     state.order = session.order;
     document.body.classList.toggle("has-spans", !!state.schema.has_spans);
     document.body.classList.toggle("has-cats", state.schema.cat_labels.length > 0);
-    const params = new URLSearchParams(location.search);
-    let stored = null;
-    try {
-      stored = localStorage.getItem(NAME_KEY);
-    } catch (error) {
-      stored = null;
-    }
-    const name = params.get("annotator") || session.annotator || stored;
-    if (name) {
-      start(name);
-    } else {
-      $("name-form").hidden = false;
-      $("name-input").focus();
-    }
   }
 
   async function start(name) {
-    state.annotator = name.trim();
-    try {
-      localStorage.setItem(NAME_KEY, state.annotator);
-    } catch (error) {
-      /* private mode: fine */
-    }
-    const params = new URLSearchParams(location.search);
-    if (params.get("annotator") !== state.annotator) {
-      params.set("annotator", state.annotator);
-      history.replaceState(null, "", `${location.pathname}?${params}`);
-    }
-    $("name-form").hidden = true;
-    $("annotator-name").textContent = state.annotator;
+    state.annotator = name;
     buildLabels();
     try {
       const data = await api("GET", `/api/next?annotator=${encodeURIComponent(state.annotator)}`);
       show(data.doc, data.progress);
     } catch (error) {
       status(error.message, true);
-      if (error.status === 400) {
-        $("name-form").hidden = false;
-      }
+      if (error.status === 400) window.SpacyDistill.askName();
     }
   }
 
@@ -170,15 +80,6 @@
     $("doc-state").hidden = !doc.state;
     $("doc-state").textContent = doc.state ? `your earlier answer: ${doc.state.answer}` : "";
     render();
-  }
-
-  function renderProgress(p) {
-    const you = p.you || 0;
-    $("progress-text").textContent = `${p.done} / ${p.total} done · you ${you}`;
-    $("progress-fill").style.width = p.total ? `${(100 * p.done) / p.total}%` : "0";
-    const others = p.annotators.map((a) => `${a.name} ${a.done}`).join(" · ");
-    $("progress-annotators").textContent = p.annotators.length > 1 || (p.annotators[0] && p.annotators[0].name !== state.annotator) ? others : "";
-    $("progress").title = p.annotators.map((a) => `${a.name}: ${a.done} (${a.accept} accepted, ${a.reject} rejected, ${a.ignore} skipped)`).join("\n") || "no answers yet";
   }
 
   function shortcutButton(className, label, shortcut, onClick) {
@@ -633,18 +534,7 @@
   // -- keys -------------------------------------------------------------------------
 
   function onKey(event) {
-    const target = event.target;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
-    if (!state.annotator) return;
     const key = event.key;
-    if ((event.ctrlKey || event.metaKey) && !event.altKey) {
-      if (key === "z" || key === "Z") {
-        event.preventDefault();
-        undo();
-      }
-      return;
-    }
-    if (event.altKey) return;
     const digit = /^(?:Digit|Numpad)([1-9])$/.exec(event.code);
     let handled = true;
     if (digit && state.doc) {
@@ -661,22 +551,19 @@
     else if (key === "ArrowLeft" && state.spans.length && state.doc) select(state.selected <= 0 ? state.spans.length - 1 : state.selected - 1);
     else if (key === "Escape") select(-1);
     else handled = false;
-    if (handled) event.preventDefault();
+    return handled;
   }
 
   // -- wiring -----------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", () => {
-    const press = (fn) => (event) => {
-      event.currentTarget.blur();
-      fn();
-    };
-    $("accept").addEventListener("click", press(() => answer("accept")));
-    $("reject").addEventListener("click", press(() => answer("reject")));
-    $("skip").addEventListener("click", press(() => answer("ignore")));
-    $("undo").addEventListener("click", press(undo));
-    $("done-undo").addEventListener("click", press(undo));
-    $("why").addEventListener("click", press(toggleTeacher));
+    const press = window.SpacyDistill.onPress;
+    press("accept", () => answer("accept"));
+    press("reject", () => answer("reject"));
+    press("skip", () => answer("ignore"));
+    press("undo", undo);
+    press("done-undo", undo);
+    press("why", toggleTeacher);
     $("text").addEventListener("mousedown", () => {
       state.justAdded = false;
     });
@@ -684,12 +571,7 @@
       state.justAdded = selectionToSpan();
     });
     $("text").addEventListener("click", onTextClick);
-    document.addEventListener("keydown", onKey);
-    $("name-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const name = $("name-input").value.trim();
-      if (name) start(name);
-    });
+    window.SpacyDistill.onKeys(onKey, undo);
     init();
   });
 })();

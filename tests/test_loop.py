@@ -72,6 +72,7 @@ def make_project(
     corrections=None,
     max_steps: int = 150,
     ceiling: bool = False,
+    **settings,
 ) -> Path:
     """Pool, test and dev slices, a canned teacher right on every `teacher_every`-th text (0: never), a loop config."""
     pool, test, dev = (
@@ -103,6 +104,7 @@ def make_project(
         batch_size=batch_size,
         budget=budget,
         stop_when_beaten=stop_when_beaten,
+        **settings,
     )
     section["strategy"] = {"@misc": strategy, "max_similarity": 0.5}
     section["corrections"] = corrections or {
@@ -133,7 +135,7 @@ def check_rounds(out: Path, n: int):
     assert [e["round"] for e in rounds] == list(range(1, n + 1))
     for entry in rounds:
         assert set(entry) >= ENTRY_KEYS, ENTRY_KEYS - set(entry)
-        assert set(entry["seconds"]) == {"select", "pre_annotate", "correct", "train", "evaluate", "total"}
+        assert set(entry["seconds"]) == {"select", "pre_annotate", "correct", "rules", "train", "evaluate", "total"}
         assert 0.0 <= entry["teacher_f"] <= 1.0 and 0.0 <= entry["student_f"] <= 1.0
     assert [e["n_corrected"] for e in rounds] == sorted({e["n_corrected"] for e in rounds})
     return rounds
@@ -285,6 +287,8 @@ def test_crash_during_a_round_then_rerun_continues_without_losing_work(tmp_path,
     after = files_state(out / "round_002")
     for name in ("selected.json", "suggestions.spacy", "corrections.jsonl", "corrections.spacy", "edits.json"):
         assert after[name] == round2[name], name  # the same batch and the same corrections, not made again
+    for name in ("rules.jsonl", "rules.json", "rules_report/rules.md"):
+        assert after[name] == round2[name], name  # the rules proposed before the crash are kept
     assert not set(sent) & answered  # no prompt answered before the crash was sent again
     assert rounds[1]["seconds"]["select"] > 0  # the time of the step as it was done before the crash
 
@@ -335,6 +339,7 @@ def test_kill_9_during_a_round_then_rerun(tmp_path):
     assert files_state(out / "round_001") == round1
     assert (out / "round_002" / "corrections.spacy").read_bytes() == corrections
     assert (out / "round_002" / "selected.json").read_text() == selected
+    assert all(e["rules_kept"] >= 1 and "rules_f" in e for e in rounds)  # proposed in every round, killed or not
     assert not list(out.rglob("*.partial-*")), "a killed step's temporary files are cleaned up or replaced"
 
 
@@ -420,3 +425,60 @@ def test_corrections_from_the_review_database(tmp_path):
         t: [(s["start"], s["end"]) for s in gold[t]["spans"]]
         for t in json.loads((out / "round_001" / "selected.json").read_text())["texts"]
     }
+
+
+def test_rules_proposed_from_the_corrections_each_round_without_a_rules_file(tmp_path, monkeypatch):
+    config = make_project(tmp_path, budget=40, rules=None)
+    out = tmp_path / "out"
+    summary = run_loop(config, out, show_progress=False)
+    assert summary["status"] == "done"
+    rounds = check_rounds(out, 2)
+    for entry in rounds:
+        rdir = out / f"round_{entry['round']:03d}"
+        stats = json.loads((rdir / "rules.json").read_text())
+        assert (rdir / "rules_report" / "rules.md").exists() and (rdir / "rules_report" / "rules.html").exists()
+        kept = list(srsly.read_jsonl(rdir / "rules.jsonl"))
+        assert entry["rules_kept"] == stats["kept"] == len(kept) >= 1
+        assert entry["rules_kept_by_source"]["seed"] == 0 and entry["rules_kept_by_source"]["induced"] >= 1
+        assert "llm_calls" in stats["llm"] and entry["rules_llm_calls"] == stats["llm"]["llm_calls"]
+        assert stats["corrections"] == [
+            str((out / f"round_{k:03d}" / "corrections.spacy").resolve()) for k in range(1, entry["round"] + 1)
+        ]
+        # evaluate scored this round's proposed rules as the "rules" row
+        metrics = json.loads((rdir / "metrics.json").read_text())["systems"]
+        assert entry["rules_f"] == metrics["rules"]["f"]
+    assert json.loads((out / "round_002" / "rules.json").read_text())["splits"]["selection"]["docs"] == 40
+    # No rules file: no rules in round 1; from round 2 on, the rules of the round before are a source (and vote).
+    assert "rules" not in rounds[0]["edits_per_doc_by_source"]
+    assert {"rules", "vote"} <= set(rounds[1]["edits_per_doc_by_source"])
+    import spacy
+
+    from spacy_distill.rules.apply import rules_pipeline
+    from spacy_distill.task import Task
+
+    nlp, _ = rules_pipeline(out / "round_001" / "rules.jsonl", "en", Task("ner", labels=[LABEL]))
+    shown = list(DocBin().from_disk(out / "round_002" / "suggestions_rules.spacy").get_docs(spacy.blank("en").vocab))
+    assert [[(e.start_char, e.end_char) for e in d.ents] for d in shown] == [
+        [(e.start_char, e.end_char) for e in nlp(d.text).ents] for d in shown
+    ]
+
+    # A rerun proposes nothing again and asks the LLM nothing.
+    before = files_state(out)
+    sent = []
+    real_complete = canned.CannedModel.complete
+    monkeypatch.setattr(
+        canned.CannedModel, "complete", lambda self, prompt: sent.append(prompt) or real_complete(self, prompt)
+    )
+    run_loop(config, out, show_progress=False)
+    after = files_state(out)
+    assert {k: v for k, v in after.items() if "rules" in k} == {k: v for k, v in before.items() if "rules" in k}
+    assert not sent
+
+
+def test_fixed_rules_without_proposing(tmp_path):
+    config = make_project(tmp_path, budget=20, max_steps=50, propose_rules=False)
+    out = tmp_path / "out"
+    run_loop(config, out, show_progress=False)
+    (entry,) = json.loads((out / "rounds.json").read_text())
+    assert "rules" not in entry["seconds"] and "rules_kept" not in entry and "rules_f" in entry
+    assert not (out / "round_001" / "rules.jsonl").exists() and not (out / "rules_teacher.cfg").exists()

@@ -1,7 +1,7 @@
 """One round of the loop with a real tiny LLM teacher (SmolLM2-135M in-process) on real Reddit comments.
 
 The teacher's prompts after the round carry corrected docs as few-shot examples, and every
-answer is in the response store: a rerun sends no prompt again.
+answer (the rules' prompts too) is in the response store: a rerun sends no prompt again.
 """
 
 import json
@@ -62,6 +62,9 @@ def test_one_round_with_smollm2(tmp_path, test_data):
     (entry,) = json.loads((tmp_path / "out" / "rounds.json").read_text())
     assert entry["n_corrected"] == 5 and 0.0 <= entry["teacher_f"] <= 1.0 and 0.0 <= entry["student_f"] <= 1.0
     assert entry["teacher_llm_calls"] > 0  # the test set with the corrected docs as examples: new prompts
+    # Rules proposed from the corrections with the same LLM (its prompts in the same store), scored on test.
+    assert entry["rules_llm_calls"] > 0 and "rules_f" in entry and "rules_kept" in entry
+    assert (tmp_path / "out" / "round_001" / "rules_report" / "rules.md").exists()
     with sqlite3.connect(tmp_path / "out" / "responses.sqlite") as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM responses")]
     corrected = [

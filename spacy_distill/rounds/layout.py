@@ -16,10 +16,13 @@ renamed), and a step whose file exists is not done again (see `rounds`).
         corrections.jsonl       the simulated expert's answers in a tool's format (simulated source only)
         corrections.spacy       the corrected docs (gold)
         edits.json              edits the expert made, and would have made for every other source
+        rules.jsonl, rules_report/, rules.json   (propose_rules) rules proposed from the corrections of
+                                rounds 1..r, their report and stats (`rules_source`)
         student/                the student trained on all corrections so far (model-best, model-last)
         teacher.cfg             the teacher with this round's corrections among its examples
         metrics.json            `spacy-distill evaluate` metrics of teacher, student (and rules) on the test set
         state.json              seconds per step, notes
+      rules_teacher.cfg         (propose_rules) the teacher config whose LLM proposes rules
       ceiling/                  a student trained on all gold training data (if [loop] ceiling is set)
       report/report.md, report/learning_curve.png
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from ..files import count_docs, read_json
+from .rules_source import rules_entry
 
 ROUNDS_FILE = "rounds.json"
 STEPS = ("select", "pre_annotate", "correct", "train", "evaluate")
@@ -82,6 +86,7 @@ def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
     }
     if "rules" in systems:
         entry["rules_f"] = systems["rules"]["f"]
+    entry.update(rules_entry(rdir))
     llm = teacher.get("llm") or {}
     if "llm_calls" in llm:
         entry["teacher_llm_calls"] = llm.get("llm_calls")

@@ -7,8 +7,8 @@ stopped when rerun: finished rounds are kept as they are, the interrupted round 
 batch and its corrections, and the teacher's answers come from the response store.
 
 The work is done elsewhere: selection in `strategies`, suggestions in `preannotate`, the
-expert in `sources` / `simulate`, the teacher's config in `examples`, training in
-`spacy_distill.student`, scores in `spacy_distill.evaluation`, the report in `report`.
+expert in `sources` / `simulate`, the teacher's config in `examples`, the rules in `rules_source`,
+training in `spacy_distill.student`, scores in `spacy_distill.evaluation`, the report in `report`.
 """
 
 import random
@@ -36,6 +36,7 @@ from .examples import round_teacher_config
 from .layout import ROUNDS_FILE, is_finished, round_dir, round_entry
 from .preannotate import choose, vote_source, with_annotations
 from .report import print_round
+from .rules_source import propose_round_rules, rules_for_round
 from .settings import LoopSettings, read_settings
 from .simulate import count_edits
 from .sources import Batch, WaitingForCorrections
@@ -204,7 +205,7 @@ class Loop:
         config = self.teacher_config(0)
         if self.verbose:
             msg.info(f"Round 0: the teacher before any correction, on {len(self.gold_test)} test docs")
-        metrics = self._evaluate(config, None)
+        metrics = self._evaluate(config, None, self.s.rules)
         metrics["seconds"] = round(time.perf_counter() - start, 3)
         write_json_atomic(metrics_path, metrics)
         if self.verbose:
@@ -222,6 +223,7 @@ class Loop:
             ("select", self.select),
             ("pre_annotate", self.pre_annotate),
             ("correct", self.correct),
+            *([("rules", self.propose_rules)] if self.s.propose_rules else []),
             ("train", self.train),
             ("evaluate", self.evaluate_round),
         ]
@@ -287,8 +289,8 @@ class Loop:
         student = self.student_nlp(r - 1)
         if student is not None:
             sources["student"] = list(student.pipe(texts))
-        if self.s.rules is not None:
-            sources["rules"] = self.rules_docs(texts)
+        if (rules := rules_for_round(self.s, self.rdir(r - 1))) is not None:
+            sources["rules"] = self.rules_docs(rules, texts)
         previous = read_json(self.rdir(r - 1) / "metrics.json")["systems"] if r > 1 else {}
         edits = read_json(self.rdir(r - 1) / "edits.json")["by_source"] if r > 1 else {}
         previous_edits = {name: e["per_doc"] for name, e in edits.items()}
@@ -353,7 +355,7 @@ class Loop:
         rdir = self.rdir(r)
         if (rdir / "student" / "model-last" / "meta.json").exists():
             return {}
-        files = [str((self.rdir(k) / "corrections.spacy").resolve()) for k in range(1, r + 1)]
+        files = self.corrections_files(r)
         if self.verbose:
             n = sum(count_docs(f) for f in files)
             msg.info(
@@ -368,16 +370,20 @@ class Loop:
         config = self.teacher_config(r)
         if self.verbose:
             msg.info(f"Round {r}: teacher and student on {len(self.gold_test)} test docs")
-        metrics = self._evaluate(config, self.student_dir(r))
+        metrics = self._evaluate(config, self.student_dir(r), rules_for_round(self.s, self.rdir(r)))
         write_json_atomic(self.rdir(r) / "metrics.json", metrics)
         return {}
 
-    def _evaluate(self, teacher_config: Path, student: Optional[Path]) -> Dict[str, Any]:
+    def _evaluate(self, teacher_config: Path, student: Optional[Path], rules: Optional[Path]) -> Dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return evaluate(
-                self.s.test, teacher=teacher_config, student=student, rules=self.s.rules, lang=self.s.lang, repeats=1
+                self.s.test, teacher=teacher_config, student=student, rules=rules, lang=self.s.lang, repeats=1
             )
+
+    def propose_rules(self, r: int) -> Dict[str, Any]:
+        propose_round_rules(self.s, self.rdir(r), self.corrections_files(r), self.store, self.vocab, self.verbose)
+        return {}
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -387,8 +393,7 @@ class Loop:
         if path.exists():
             return path
         t = self.s.teacher
-        examples = [str((self.rdir(k) / "corrections.spacy").resolve()) for k in range(1, r + 1)]
-        config = round_teacher_config(t, self.store, examples)
+        config = round_teacher_config(t, self.store, self.corrections_files(r))
         header = (
             f"# The teacher after round {r} of the loop in {self.out}: {t.config}"
             + (
@@ -400,6 +405,9 @@ class Loop:
         )
         write_text_atomic(path, header + config.to_str())
         return path
+
+    def corrections_files(self, r: int) -> List[str]:
+        return [str((self.rdir(k) / "corrections.spacy").resolve()) for k in range(1, r + 1)]
 
     def teacher_docs(self, config: Path, texts: List[str]) -> List[Doc]:
         if not texts:
@@ -423,8 +431,8 @@ class Loop:
         path = self.student_dir(r)
         return spacy.load(path) if path is not None else None
 
-    def rules_docs(self, texts: List[str]) -> List[Doc]:
-        nlp, _ = rules_pipeline(self.s.rules, self.s.lang, self.task)
+    def rules_docs(self, rules: Path, texts: List[str]) -> List[Doc]:
+        nlp, _ = rules_pipeline(rules, self.s.lang, self.task)
         return list(nlp.pipe(texts))
 
     # --- the report ---------------------------------------------------------------------------

@@ -295,7 +295,9 @@ def chart(
     ax.plot(ns, [e["teacher_f"] for e in rounds], "s--", color=COLORS["teacher"], label=teacher_label)
     if baseline_f is not None and teacher_learns:
         ax.axhline(baseline_f, color=COLORS["teacher"], linestyle=":", linewidth=1, label="teacher before corrections")
-    if any("rules_f" in e for e in rounds):
+    if any("rules_kept" in e for e in rounds):  # proposed from the corrections: a curve
+        ax.plot(ns, [e.get("rules_f") or 0.0 for e in rounds], "^:", color=COLORS["rules"], label="proposed rules")
+    elif any("rules_f" in e for e in rounds):
         ax.axhline(rounds[-1].get("rules_f") or 0.0, color=COLORS["rules"], linestyle=":", linewidth=1, label="rules")
     if ceiling_f is not None:
         ax.axhline(ceiling_f, color=COLORS["ceiling"], linestyle="-.", linewidth=1.2, label="fully supervised ceiling")

@@ -7,6 +7,8 @@
     budget = 600                                 # corrected docs at most
     margin = 0.0                                 # stop when student F > teacher F + margin
     pre_annotate = "best"                        # teacher, student, vote or best
+    rules = "assets/fashion_brands/patterns.jsonl"  # fixed patterns (null: none)
+    propose_rules = true                         # propose rules from the corrections each round
 
     [loop.strategy]
     @misc = "spacy_distill.Disagreement.v1"
@@ -73,7 +75,10 @@ class LoopSettings:
     seed: int = 0
     target_f: Optional[float] = None
     pre_annotate: str = "best"
-    rules: Optional[Path] = None
+    rules: Optional[Path] = None  # a fixed patterns file (with propose_rules: the seed patterns)
+    propose_rules: bool = False  # each round: rules proposed from all corrections so far
+    rules_min_precision: float = 0.9
+    rules_no_llm: bool = False
     ceiling: Optional[Path] = None  # gold training data: a student trained on all of it is the ceiling
     raw: Any = None  # the config as read (a thinc Config)
 
@@ -96,6 +101,9 @@ LOOP_KEYS = {
     "target_f",
     "pre_annotate",
     "rules",
+    "propose_rules",
+    "rules_min_precision",
+    "rules_no_llm",
     "ceiling",
 }
 
@@ -179,6 +187,8 @@ def check(s: LoopSettings, where: str) -> None:
         fail(f"[loop] budget must be at least 1, got {s.budget}")
     if s.pre_annotate not in MODES:
         fail(f"[loop] pre_annotate must be one of {', '.join(MODES)}, got {s.pre_annotate!r}")
+    if not 0.0 <= s.rules_min_precision <= 1.0:
+        fail(f"[loop] rules_min_precision must be between 0 and 1, got {s.rules_min_precision}")
     if s.student.max_steps < 1:
         fail(f"[loop.student] max_steps must be at least 1, got {s.student.max_steps}")
     for label, path in (

@@ -187,6 +187,8 @@ def systems_table(metrics: Dict[str, Any]) -> Tuple[List[str], List[List[str]]]:
 def _source(entry: Dict[str, Any]) -> str:
     model = entry.get("llm", {}).get("model")
     path = Path(str(entry.get("path", ""))).name
+    if entry.get("rules_path"):
+        path += f" + {Path(entry['rules_path']).name}"
     return f"{path} ({model})" if model else path
 
 

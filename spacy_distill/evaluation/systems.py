@@ -156,7 +156,8 @@ def student_with_rules(
     docs, seconds = run_pipe(nlp, [d.text for d in gold], repeats, batch_size)
     entry = {
         "source": "pipeline+rules",
-        "path": f"{model_dir} + {patterns_path}",
+        "path": str(model_dir),
+        "rules_path": str(patterns_path),
         "pipeline": nlp.pipe_names,
         **speed(len(docs), n_words, min(seconds)),
         "size_mb": size_mb(model_dir) + size_mb(patterns_path),

@@ -51,7 +51,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
 from bench.common import ROOT, toxic_char_spans
-from spacy_distill.evaluation.scoring import load_gold
+from spacy_distill.corpus.gold import load_gold
 from spacy_distill.rounds.loop import run_loop
 
 ASSETS = ROOT / "assets"

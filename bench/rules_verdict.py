@@ -42,9 +42,9 @@ from typing import Any, Dict, List, Optional
 from spacy.tokens import Doc, DocBin
 
 from bench.common import ROOT
+from spacy_distill.corpus.gold import load_gold
 from spacy_distill.evaluation import evaluate
 from spacy_distill.evaluation.report import rules_verdicts
-from spacy_distill.evaluation.scoring import load_gold
 from spacy_distill.rules.propose import propose_rules
 from spacy_distill.student import StudentSettings, best_model, train_student
 

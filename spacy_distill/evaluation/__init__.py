@@ -1,7 +1,7 @@
 """evaluate(): teacher vs. student (vs. rules) on the same gold docs, in one run.
 
-Scores come from spaCy's scorers (see `scoring`), speed and size from `speed`,
-the systems from `systems`, report.md / report.html / chart.png from `report`.
+Scores come from spaCy's scorers (`spacy_distill.scoring`), gold docs from `corpus.gold`, speed
+and size from `speed`, the systems from `systems`, report.md / report.html / chart.png from `report`.
 metrics.json has a shape other tools (the loop, bench/, the README's examples) rely on: extend it,
 do not rename its keys:
 
@@ -13,11 +13,12 @@ do not rename its keys:
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..corpus.gold import load_gold
 from ..errors import InputError
 from ..files import write_json_atomic
+from ..scoring import score
 from ..task import Task, detect_task
 from .report import print_summary, write_report
-from .scoring import load_gold, score
 from .speed import machine
 
 __all__ = ["Task", "detect_task", "evaluate", "load_gold", "print_summary", "score", "write_report"]

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Set
 import spacy
 from spacy.tokens import Doc
 
+from ..corpus.gold import load_gold
 from ..errors import InputError
-from ..evaluation.scoring import load_gold
 from ..inputs import read_records
 from ..rules.matching import RuleError, RuleMatcher
 from ..rules.rule import Rule

@@ -8,8 +8,8 @@ from typing import Any, Dict, Optional, Sequence
 from spacy.tokens import Doc
 from wasabi import msg
 
+from ..corpus.gold import load_gold
 from ..evaluation import evaluate
-from ..evaluation.scoring import load_gold
 from ..files import read_json, write_docs_atomic, write_json_atomic
 from ..student import best_model, train_student
 from .settings import LoopSettings

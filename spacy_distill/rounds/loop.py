@@ -21,9 +21,9 @@ import spacy
 from spacy.tokens import Doc
 from wasabi import msg
 
+from ..corpus.gold import load_gold
 from ..errors import InputError
 from ..evaluation import evaluate
-from ..evaluation.scoring import load_gold
 from ..files import count_docs, read_docs, read_json, write_docs_atomic, write_json_atomic, write_text_atomic
 from ..formats import get_format
 from ..inputs import Record, read_records

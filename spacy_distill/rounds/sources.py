@@ -20,8 +20,8 @@ from spacy.tokens import Doc
 from spacy.util import registry
 
 from ..corpus.corrections import Options, load_corrections
+from ..corpus.gold import load_gold
 from ..errors import InputError
-from ..evaluation.scoring import load_gold
 from ..formats import exporters, get_format
 from ..task import Task
 from .simulate import corrected_doc

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import spacy
 from wasabi import msg
 
+from ..corpus.gold import load_gold
 from ..errors import InputError
-from ..evaluation.scoring import load_gold
 from ..task import detect_task
 from .candidates import induced_candidates, seed_candidates
 from .checks import Dropped, Split, compile_rules, match_splits, merge_duplicates

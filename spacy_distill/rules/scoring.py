@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 
-from ..evaluation.scoring import empty_prediction, score
+from ..scoring import empty_prediction, score
 from ..task import Task
 from .checks import Dropped, SpanTuple, Split
 from .rule import Rule

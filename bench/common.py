@@ -1,10 +1,14 @@
-"""Helpers the benchmarks share (and scripts/make_task_assets.py): toxic-span offsets to spans.
+"""Helpers the benchmarks share (and scripts/make_task_assets.py): toxic-span offsets to spans,
+and seeded test/train samples without shared texts.
 
 The stub OpenAI-compatible server the benchmarks use is the tests' (`tests.openai_stub`).
 """
 
+import random
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+from spacy.tokens import Doc
 
 ROOT = Path(__file__).resolve().parent.parent
 TOXIC_LABEL = "TOXIC"
@@ -35,3 +39,24 @@ def toxic_char_spans(text: str, offsets: List[int]) -> List[Dict]:
         if start < end:
             spans.append({"start": start, "end": end, "label": TOXIC_LABEL})
     return spans
+
+
+def unique(docs: List[Doc]) -> List[Doc]:
+    """Docs with a non-blank text, each text once, in order."""
+    seen, out = set(), []
+    for doc in docs:
+        if doc.text.strip() and doc.text not in seen:
+            seen.add(doc.text)
+            out.append(doc)
+    return out
+
+
+def test_and_train(splits: Dict[str, List[Doc]], n_test: int, rng: random.Random) -> Tuple[List[Doc], List[Doc]]:
+    """A seeded test sample of n_test docs, and the shuffled training docs whose texts are not in it."""
+    test = unique(splits["test"])
+    rng.shuffle(test)
+    test = test[:n_test]
+    test_texts = {d.text for d in test}
+    train = [d for d in unique(splits["train"]) if d.text not in test_texts]
+    rng.shuffle(train)
+    return test, train

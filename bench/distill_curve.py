@@ -50,7 +50,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
-from bench.common import ROOT, toxic_char_spans
+from bench.common import ROOT, test_and_train, toxic_char_spans, unique
 from spacy_distill.corpus.gold import load_gold
 from spacy_distill.rounds.loop import run_loop
 
@@ -172,12 +172,8 @@ def prepare(
     else:
         splits = toxic_spans(data)
     rng = random.Random(seed)
-    test = unique(splits["test"])
-    rng.shuffle(test)
-    test = test[:n_test]
+    test, train = test_and_train(splits, n_test, rng)
     test_texts = {d.text for d in test}
-    train = [d for d in unique(splits["train"]) if d.text not in test_texts]
-    rng.shuffle(train)
     dev = [d for d in unique(splits["dev"]) if d.text not in test_texts]
     rng.shuffle(dev)
     if len(dev) < n_dev:  # no dev split: cut it from the training data
@@ -188,15 +184,6 @@ def prepare(
     for split, docs in (("pool", pool), ("dev", dev[:n_dev]), ("test", test)):
         DocBin(docs=docs, store_user_data=True).to_disk(paths[split])
     return {"pool": len(pool), "dev": len(dev[:n_dev]), "test": len(test)}
-
-
-def unique(docs: List[Doc]) -> List[Doc]:
-    seen, out = set(), []
-    for doc in docs:
-        if doc.text.strip() and doc.text not in seen:
-            seen.add(doc.text)
-            out.append(doc)
-    return out
 
 
 # --- one loop -----------------------------------------------------------------------------------

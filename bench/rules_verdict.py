@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional
 
 from spacy.tokens import Doc, DocBin
 
-from bench.common import ROOT
+from bench.common import ROOT, test_and_train
 from spacy_distill.corpus.gold import load_gold
 from spacy_distill.evaluation import evaluate
 from spacy_distill.evaluation.report import rules_verdicts
@@ -107,25 +107,10 @@ def cut(name: str, folder: Path, data: Optional[Path], n_train: int, n_test: int
     paths = {split: folder / f"{split}.spacy" for split in ("train", "test")}
     if not all(p.exists() for p in paths.values()):
         splits = load_splits(name, data)
-        rng = random.Random(seed)
-        test = unique(splits["test"])
-        rng.shuffle(test)
-        test = test[:n_test]
-        test_texts = {d.text for d in test}
-        train = [d for d in unique(splits["train"]) if d.text not in test_texts]
-        rng.shuffle(train)
+        test, train = test_and_train(splits, n_test, random.Random(seed))
         for split, docs in (("train", train[:n_train]), ("test", test)):
             DocBin(docs=docs, store_user_data=True).to_disk(paths[split])
     return {split: len(DocBin().from_disk(p)) for split, p in paths.items()}
-
-
-def unique(docs: List[Doc]) -> List[Doc]:
-    seen, out = set(), []
-    for doc in docs:
-        if doc.text.strip() and doc.text not in seen:
-            seen.add(doc.text)
-            out.append(doc)
-    return out
 
 
 # --- one dataset --------------------------------------------------------------------------------

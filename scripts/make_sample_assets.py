@@ -1,4 +1,7 @@
-"""Cut the licence-clean excerpt in assets/fashion_brands from ../shared/data (run once, kept for provenance)."""
+"""Cut the licence-clean excerpt in assets/fashion_brands from the full dataset (run once, kept for provenance).
+
+python scripts/make_sample_assets.py FASHION_BRANDS_DIR
+"""
 
 import json
 import random
@@ -6,7 +9,9 @@ import shutil
 import sys
 from pathlib import Path
 
-SRC = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/fashion_brands")
+if len(sys.argv) != 2:
+    sys.exit("usage: python scripts/make_sample_assets.py FASHION_BRANDS_DIR (the full dataset's folder)")
+SRC = Path(sys.argv[1])
 OUT = Path(__file__).resolve().parent.parent / "assets" / "fashion_brands"
 PREFIX = "tutorials__ner_fashion_brands__assets__fashion_brands_"
 

@@ -1,8 +1,8 @@
-"""Cut the licence-clean excerpts in assets/toxic_spans and assets/banking77 from ../shared/data.
+"""Cut the licence-clean excerpts in assets/toxic_spans and assets/banking77 from the full datasets.
 
 Run once, kept for provenance (like make_sample_assets.py):
 
-    python -m scripts.make_task_assets [SHARED_DATA_DIR]   (from the repository root)
+    python -m scripts.make_task_assets DATASETS_DIR   (from the repository root)
 
 toxic_spans (CC0): SemEval-2021 Task 5 comments with the character offsets of their
 toxic parts; each run of consecutive offsets becomes one span labelled TOXIC.
@@ -23,7 +23,9 @@ import srsly
 
 from bench.common import TOXIC_LABEL, toxic_char_spans
 
-SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+if len(sys.argv) != 2:
+    sys.exit("usage: python -m scripts.make_task_assets DATASETS_DIR (the folder of the full datasets)")
+SHARED = Path(sys.argv[1])
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SEED = 0
 

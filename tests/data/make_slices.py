@@ -3,9 +3,9 @@
 The tests and the benchmarks read only the slices committed here; this script documents
 and reproduces how they were cut. SOURCE is a folder laid out like the full data (one
 folder per dataset holding the original files unchanged, a "/" of the source path written
-"__", and a SOURCE.txt); by default ../shared/data next to the repository.
+"__", and a SOURCE.txt); it must be given: nothing outside the repository is read by default.
 
-    python tests/data/make_slices.py [SOURCE]
+    python tests/data/make_slices.py SOURCE
 
 Every slice keeps the original bytes of the records it keeps (line endings, quoting,
 encoding): only whole lines, whole CSV records or whole CoNLL sentences are dropped. The
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parent.parent.parent / "shared" / "data"
 
 
 def sha256(data: bytes) -> str:
@@ -254,7 +253,9 @@ def make(name: str, spec: Dict, source: Path) -> int:
 
 
 def main() -> None:
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SOURCE
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/data/make_slices.py SOURCE (the folder of the full datasets)")
+    source = Path(sys.argv[1])
     if not source.is_dir():
         sys.exit(f"{source}: no such folder (the full datasets, one folder per dataset)")
     for name, spec in DATASETS.items():

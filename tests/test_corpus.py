@@ -181,3 +181,21 @@ def test_other_students_train_from_csv(root, test_data, tmp_path, capsys, config
     train(root / "configs" / config, tmp_path / "out", overrides={**paths, **overrides})
     assert "60 docs (60 complete, 0 partial)" in flat(capsys.readouterr().out)
     assert (tmp_path / "out" / "model-last" / "meta.json").exists()
+
+
+def test_load_gold_from_several_files(tmp_path):
+    from spacy_distill.corpus.gold import load_gold
+    from spacy_distill.errors import InputError
+
+    a = write_docs([teacher_doc("Zara and Uniqlo", ents=[(0, 4, "BRAND")])], tmp_path / "a.spacy")
+    b = write_docs([teacher_doc("Zara again", ents=[(0, 4, "BRAND")])], tmp_path / "b.spacy")
+    srsly.write_jsonl(tmp_path / "c.jsonl", [{"text": "Uniqlo", "spans": [{"start": 0, "end": 6, "label": "BRAND"}]}])
+    docs = load_gold([a, b, tmp_path / "c.jsonl"])
+    assert [(d.text, spans_of(d)) for d in docs] == [
+        ("Zara and Uniqlo", [(0, 4, "BRAND")]),
+        ("Zara again", [(0, 4, "BRAND")]),
+        ("Uniqlo", [(0, 6, "BRAND")]),
+    ]
+    assert [d.text for d in load_gold(a)] == ["Zara and Uniqlo"]  # one path, as before
+    with pytest.raises(InputError, match="missing.spacy: gold file not found"):
+        load_gold([a, tmp_path / "missing.spacy"])

@@ -382,7 +382,7 @@ class Loop:
             )
 
     def propose_rules(self, r: int) -> Dict[str, Any]:
-        propose_round_rules(self.s, self.rdir(r), self.corrections_files(r), self.store, self.vocab, self.verbose)
+        propose_round_rules(self.s, self.rdir(r), self.corrections_files(r), self.store, self.verbose)
         return {}
 
     # --- models ---------------------------------------------------------------------------------

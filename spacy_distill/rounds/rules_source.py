@@ -8,14 +8,12 @@ rules.json (the stats: the step's mark of done). Round r's `evaluate` scores the
 """
 
 import dataclasses
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from spacy.tokens import DocBin
 from wasabi import msg
 
-from ..files import read_docs, read_json, write_json_atomic, write_text_atomic
+from ..files import read_json, write_json_atomic, write_text_atomic
 from .examples import round_teacher_config
 from .settings import LoopSettings
 
@@ -34,29 +32,26 @@ def rules_for_round(s: LoopSettings, rdir: Path) -> Optional[Path]:
 
 
 def propose_round_rules(
-    s: LoopSettings, rdir: Path, corrections: List[str], store: Path, vocab: Any, verbose: bool
+    s: LoopSettings, rdir: Path, corrections: List[str], store: Path, verbose: bool
 ) -> Dict[str, Any]:
     """Propose rules from the corrections files into rdir (nothing is done if its stats exist); the stats."""
     from ..rules.propose import propose_rules
 
     if (rdir / STATS_FILE).exists():
         return read_json(rdir / STATS_FILE)
-    with tempfile.TemporaryDirectory() as tmp:
-        gold = Path(tmp) / "corrections.spacy"
-        DocBin(docs=[doc for path in corrections for doc in read_docs(path, vocab)]).to_disk(gold)
-        stats = propose_rules(
-            rules_teacher_config(s, rdir.parent, store),
-            gold,
-            rdir / RULES_FILE,
-            dev=s.student.dev,
-            report_dir=rdir / REPORT_DIR,
-            seed_patterns=s.rules,
-            no_llm=s.rules_no_llm,
-            min_precision=s.rules_min_precision,
-            lang=s.lang,
-            seed=s.seed,
-            show_progress=verbose,
-        )
+    stats = propose_rules(
+        rules_teacher_config(s, rdir.parent, store),
+        [Path(path) for path in corrections],
+        rdir / RULES_FILE,
+        dev=s.student.dev,
+        report_dir=rdir / REPORT_DIR,
+        seed_patterns=s.rules,
+        no_llm=s.rules_no_llm,
+        min_precision=s.rules_min_precision,
+        lang=s.lang,
+        seed=s.seed,
+        show_progress=verbose,
+    )
     stats["corrections"] = list(corrections)
     write_json_atomic(rdir / STATS_FILE, stats)
     if verbose:

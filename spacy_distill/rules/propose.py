@@ -8,7 +8,7 @@ the dev gold reports. The kept rules go to a patterns JSONL that entity_ruler / 
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import spacy
 from wasabi import msg
@@ -26,7 +26,7 @@ REGEX_TIMEOUT = 1.0  # seconds a rule's regex may take on one doc
 
 def propose_rules(
     config_path: Path,
-    corrections: Path,
+    corrections: Union[Path, Sequence[Path]],
     output_path: Path,
     *,
     dev: Optional[Path] = None,
@@ -43,19 +43,21 @@ def propose_rules(
     """Propose, check, score and select rules; write OUTPUT (and the report into report_dir); return the stats.
 
     config_path: the teacher config whose LLM proposes rules (unused with no_llm). corrections /
-    dev: gold in any format `import` reads, or .spacy. seed_patterns: an entity_ruler JSONL.
+    dev: gold in any format `import` reads, or .spacy (corrections: one file or several).
+    seed_patterns: an entity_ruler JSONL.
     seed: the shuffle of the selection / report split of the corrections (without dev).
     """
     if not 0.0 <= min_precision <= 1.0:
         raise InputError(f"--min-precision must be between 0 and 1, not {min_precision}")
     say = msg.text if show_progress else lambda *_: None
-    corrected = load_gold(Path(corrections), lang)
+    corrected = load_gold(corrections, lang)
+    where = str(corrections) if isinstance(corrections, (str, Path)) else ", ".join(map(str, corrections))
     task = detect_task(corrected)
     if not task.has_spans:
-        raise InputError(f"{corrections}: rules need entities or spans; the corrections are {task.kind}")
+        raise InputError(f"{where}: rules need entities or spans; the corrections are {task.kind}")
     selection_docs, report_docs = (corrected, load_gold(Path(dev), lang)) if dev else split_docs(corrected, seed)
     if not selection_docs or not report_docs:
-        raise InputError(f"{corrections}: at least 2 corrected docs are needed to select and report (or give --dev)")
+        raise InputError(f"{where}: at least 2 corrected docs are needed to select and report (or give --dev)")
     splits = [make_split("selection", selection_docs, task), make_split("report", report_docs, task)]
 
     candidates = seed_candidates(Path(seed_patterns)) if seed_patterns else []
@@ -92,7 +94,7 @@ def propose_rules(
 
     stats = {
         "task": task.to_dict(),
-        "corrections": str(corrections),
+        "corrections": where,
         "dev": str(dev) if dev else None,
         "splits": split_summary(splits, dev),
         "min_precision": min_precision,

@@ -8,19 +8,24 @@ import canned
 import pytest
 import spacy
 import srsly
+from spacy.matcher import Matcher
 from spacy.tokens import Doc
 from spacy.util import load_config
 from spacy_llm.registry import registry
 
 from spacy_distill.rules.llm import llm_candidates, rule_settings
 from spacy_distill.rules.llm_prompts import (
+    TOKENS_DEMOS,
     has_regular_surface,
     is_junk_term,
     parse_regex,
     parse_terms,
+    parse_token_pattern,
     regex_prompt,
     terms_grammar,
     terms_prompt,
+    tokens_grammar,
+    tokens_prompt,
 )
 from spacy_distill.rules.matching import RuleMatcher
 from spacy_distill.task import Task
@@ -68,6 +73,44 @@ def test_parse_regex_counts_what_it_cannot_read(answer):
     assert parse_regex(answer) == (None, 1)
 
 
+@pytest.mark.parametrize(
+    "answer,expected",
+    [
+        (' [{"LOWER": "Nike"}]\n', [{"LOWER": "nike"}]),
+        ('Pattern: [{"LOWER": {"IN": ["Zara", "gap"]}}, {"IS_TITLE": true, "OP": "?"}]', None),
+        ('`[{"SHAPE": "Xxxx"}]`\nchatter', [{"SHAPE": "Xxxx"}]),
+    ],
+)
+def test_parse_token_pattern(answer, expected):
+    if expected is None:
+        expected = [{"LOWER": {"IN": ["zara", "gap"]}}, {"IS_TITLE": True, "OP": "?"}]
+    assert parse_token_pattern(answer) == (expected, 0)
+
+
+@pytest.mark.parametrize("answer", ["", "[]", "[1, 2]", '[{"LOWER": "x"', '{"LOWER": "x"}', "[{}]"])
+def test_parse_token_pattern_counts_what_it_cannot_read(answer):
+    assert parse_token_pattern(answer) == (None, 1)
+
+
+@pytest.mark.parametrize("label,definition,examples,pattern", TOKENS_DEMOS)
+def test_token_demonstrations_match_their_examples(label, definition, examples, pattern):
+    nlp = spacy.blank("en")
+    matcher = Matcher(nlp.vocab, validate=True)
+    matcher.add(label, [parse_token_pattern(pattern)[0]])
+    for example in examples:
+        doc = nlp.make_doc(example)
+        assert (0, len(doc)) in {(start, end) for _, start, end in matcher(doc)}, example
+
+
+def test_the_token_grammar_takes_the_demonstrations():
+    from llama_cpp import LlamaGrammar
+
+    grammar = LlamaGrammar.from_string(tokens_grammar(), verbose=False)
+    assert grammar is not None
+    for *_, pattern in TOKENS_DEMOS:  # one line, the shape the grammar spells out
+        assert pattern.startswith("[{") and "\n" not in pattern
+
+
 @pytest.mark.parametrize("term", ["", "x", "!!!", "...", "FASHION_BRAND", "fashion brand", "x" * 41])
 def test_junk_terms(term):
     assert is_junk_term(term, BRAND)
@@ -87,6 +130,7 @@ def test_prompts_are_short_completions():
     assert prompt.endswith("1. Zara\n2. Gucci\n") and "a clothing brand" in prompt
     assert regex_prompt(ORDER, None, ["A-1", "B-22"]).endswith("Examples: A-1 | B-22\nRegex:")
     assert "root ::= line{1,12}" in terms_grammar()
+    assert tokens_prompt(BRAND, None, ["Zara", "Old Navy"]).endswith("Examples: Zara | Old Navy\nPattern:")
 
 
 class GrammarModel:
@@ -114,15 +158,18 @@ TERMS_ANSWER = (
     "13. Dr. Martens\n14. this line is far too long to be the name of any brand at all\n"
 )
 REGEX_ANSWER = "`[A-Z]-\\d{3,5}`"
+TOKENS_ANSWER = ' [{"LOWER": {"IN": ["Zara", "gucci"]}}]\n'
 
 
 class RuleCanned(canned.CannedModel):
-    """Answers a term-list prompt with answers["terms LABEL"], a regex prompt with answers["regex LABEL"]."""
+    """Answers a term-list prompt with answers["terms LABEL"], a token-pattern prompt with
+    answers["tokens LABEL"], a regex prompt with answers["regex LABEL"]."""
 
     def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
         last = prompt.rstrip().split("\n\n")[-1]
-        if last.endswith("Regex:"):
-            key = "regex " + last.split("Label: ", 1)[1].split(" ", 1)[0]
+        if last.endswith(("Regex:", "Pattern:")):
+            kind = "regex " if last.endswith("Regex:") else "tokens "
+            key = kind + last.split("Label: ", 1)[1].split(" ", 1)[0]
         else:
             key = "terms " + last.split(" different ", 1)[1].split(" ", 1)[0]
         return self.answers.get(key, self.default), len(prompt.split()), 3
@@ -172,7 +219,7 @@ DOCS = [
 
 
 def canned_answers(terms: str = TERMS_ANSWER, regex: str = REGEX_ANSWER) -> Dict[str, str]:
-    return {f"terms {BRAND}": terms, f"regex {ORDER}": regex}
+    return {f"terms {BRAND}": terms, f"regex {ORDER}": regex, f"tokens {BRAND}": TOKENS_ANSWER}
 
 
 def test_candidates_from_canned_answers_count_garbage_and_never_crash(tmp_path):
@@ -184,18 +231,19 @@ def test_candidates_from_canned_answers_count_garbage_and_never_crash(tmp_path):
     assert (BRAND, "tokens", str([{"LOWER": "zara"}])) in phrases  # "Zara" and "zara": one rule
     assert (BRAND, "tokens", str([{"LOWER": "dr."}, {"LOWER": "martens"}])) in phrases
     assert (ORDER, "regex", "[A-Z]-\\d{3,5}") in phrases
+    assert (BRAND, "tokens", str([{"LOWER": {"IN": ["zara", "gucci"]}}])) in phrases  # a token pattern
     assert all(r.source == "llm" and r.id.startswith("llm-") for r in rules)
     assert len({r.id for r in rules}) == len(rules)
     RuleMatcher(spacy.blank("en"), rules)  # every rule returned compiles
-    # 2 prompts: terms for each label; the order ids hold digits, so one regex prompt (the definition's
-    # terms prompt for ORDER_ID gets the default answer).
-    assert counts["prompts"] == counts["answers"] == 3 and counts["llm_calls"] == 3
+    # 5 prompts: terms and a token pattern for each label; the order ids hold digits, so one regex
+    # prompt (ORDER_ID's terms and token-pattern prompts get the unreadable default answer).
+    assert counts["prompts"] == counts["answers"] == 5 and counts["llm_calls"] == 5
     assert counts["unparseable"] >= 2 and counts["junk"] >= 2 and counts["rules"] == len(rules)
     zara = next(r for r in rules if r.pattern == [{"LOWER": "zara"}])
     assert zara.stats["llm_answers"] == 2
     again, counts_again = llm_candidates(config, {}, docs, task)
     assert [r.id for r in again] == [r.id for r in rules]
-    assert counts_again["llm_calls"] == 0 and counts_again["cache_hits"] == 3
+    assert counts_again["llm_calls"] == 0 and counts_again["cache_hits"] == 5
 
 
 def test_invalid_regexes_are_counted_and_dropped(tmp_path):
@@ -209,9 +257,9 @@ def test_regexes_only_where_asked(tmp_path):
     config = canned_config(tmp_path, canned_answers())
     task = Task(kind="ner", labels=[BRAND, ORDER])
     _, counts = llm_candidates(config, {}, corrected_docs(DOCS), task, ask_regex=False)
-    assert counts["prompts"] == 2
-    _, counts = llm_candidates(config, {}, corrected_docs(DOCS), task, ask_regex=True)
     assert counts["prompts"] == 4
+    _, counts = llm_candidates(config, {}, corrected_docs(DOCS), task, ask_regex=True)
+    assert counts["prompts"] == 6
 
 
 def test_store_path_overrides_the_configs(tmp_path):
@@ -244,13 +292,17 @@ def test_the_bundled_llm_proposes_valid_brand_rules_and_a_rerun_asks_nothing(tmp
     docs = gold_docs(12)
     task = Task(kind="ner", labels=[BRAND])
     store = tmp_path / "responses.sqlite"
-    rules, counts = llm_candidates(config, overrides, docs, task, store_path=store, n_prompts=2)
-    assert counts["prompts"] == 2 and counts["llm_calls"] == 2
+    rules, counts = llm_candidates(config, overrides, docs, task, store_path=store, n_prompts=2, n_pattern_prompts=1)
+    assert counts["prompts"] == 3 and counts["llm_calls"] == 3
     assert rules and all(r.label == BRAND and r.kind == "tokens" for r in rules)
-    RuleMatcher(spacy.blank("en"), rules)
+    RuleMatcher(spacy.blank("en"), rules)  # token patterns included: all pass Matcher(validate=True)
+    assert counts["proposed"] > counts["invalid"] + counts["junk"]
     seen = {span.text.lower() for doc in docs for span in doc.ents}
-    proposed = {" ".join(t["LOWER"] for t in r.pattern) for r in rules}
+    phrases = [r.pattern for r in rules if all(isinstance(t.get("LOWER"), str) and len(t) == 1 for t in r.pattern)]
+    proposed = {" ".join(t["LOWER"] for t in pattern) for pattern in phrases}
     assert proposed - seen, f"nothing beyond the corrections: {proposed}"
-    again, counts_again = llm_candidates(config, overrides, docs, task, store_path=store, n_prompts=2)
-    assert counts_again["llm_calls"] == 0 and counts_again["cache_hits"] == 2
+    again, counts_again = llm_candidates(
+        config, overrides, docs, task, store_path=store, n_prompts=2, n_pattern_prompts=1
+    )
+    assert counts_again["llm_calls"] == 0 and counts_again["cache_hits"] == 3
     assert [r.id for r in again] == [r.id for r in rules]

@@ -1,15 +1,18 @@
-"""Rule candidates from the teacher's LLM: term lists and regexes per label, checked, never trusted.
+"""Rule candidates from the teacher's LLM: term lists, token patterns and regexes per label, checked,
+never trusted.
 
 The teacher config gives the labels, their definitions and the model (any backend). For each
 label the model continues a numbered list of the label's corrected span texts ("more terms like
-these", as Prodigy's `terms.llm.fetch`), and, for labels whose spans look like codes, IDs,
-amounts or dates, writes a regular expression. Every prompt and answer goes through the model's
-response store, so a rerun sends nothing twice. Terms become lower-cased token patterns, regexes
-regex rules; what does not parse or compile is counted and dropped. Whether a rule is any good
+these", as Prodigy's `terms.llm.fetch`), writes spaCy Matcher token patterns for samples of them,
+and, for labels whose spans look like codes, IDs, amounts or dates, writes a regular expression.
+Every prompt and answer goes through the model's response store, so a rerun sends nothing twice.
+Terms become lower-cased token patterns, patterns and regexes rules of their own; what does not
+parse or compile is counted and dropped. Whether a rule is any good
 is for the data to judge (`rules propose`).
 """
 
 import contextlib
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -29,10 +32,13 @@ from .llm_prompts import (
     is_junk_term,
     parse_regex,
     parse_terms,
+    parse_token_pattern,
     regex_grammar,
     regex_prompt,
     terms_grammar,
     terms_prompt,
+    tokens_grammar,
+    tokens_prompt,
 )
 from .matching import RuleError, RuleMatcher
 from .rule import Rule
@@ -44,6 +50,8 @@ LIST_OPTIONS: Dict[str, Dict[str, Any]] = {
     "OpenAICompatible": {"frequency_penalty": 0.5, "max_tokens": 160},
 }
 REGEX_OPTIONS: Dict[str, Dict[str, Any]] = {"LlamaCpp": {"max_tokens": 48}, "OpenAICompatible": {"max_tokens": 48}}
+TOKENS_OPTIONS: Dict[str, Dict[str, Any]] = {"LlamaCpp": {"max_tokens": 96}, "OpenAICompatible": {"max_tokens": 96}}
+KINDS = ("terms", "tokens", "regex")
 COUNT_KEYS = ("prompts", "answers", "llm_calls", "cache_hits", "proposed", "unparseable", "junk", "invalid", "rules")
 
 
@@ -57,6 +65,7 @@ def llm_candidates(
     show_progress: bool = False,
     n_prompts: int = 12,
     n_seeds: int = 8,
+    n_pattern_prompts: int = 3,
     ask_regex: Optional[bool] = None,
     seed: int = 0,
 ) -> Tuple[List[Rule], Dict[str, int]]:
@@ -65,9 +74,10 @@ def llm_candidates(
     docs: corrected docs; their spans of each label are the seeds of the label's term lists.
     store_path: the response store (default: the config's `paths.responses`).
     n_prompts / n_seeds: term-list prompts per label, corrected span texts shown in each.
+    n_pattern_prompts: token-pattern prompts per label (each shows a different sample of span texts).
     ask_regex: ask for regexes for every label (True), none (False), or the labels whose
         corrected spans mostly hold a digit (None).
-    Counts: prompts, answers, llm_calls, cache_hits, proposed (terms and regexes read),
+    Counts: prompts, answers, llm_calls, cache_hits, proposed (terms, patterns and regexes read),
     unparseable (lines that could not be read), junk, invalid (did not compile), rules.
     """
     overrides = dict(overrides or {})
@@ -86,24 +96,25 @@ def llm_candidates(
             rng = random.Random(stable_hash(label, seed))
             seeds_per_prompt = seed_samples(texts.get(label, []), n_prompts, n_seeds, rng)
             plans += [("terms", label, terms_prompt(label, definitions.get(label), s)) for s in seeds_per_prompt]
+            examples_per_prompt = seed_samples(texts.get(label, []), n_pattern_prompts, 6, rng)[:n_pattern_prompts]
+            plans += [("tokens", label, tokens_prompt(label, definitions.get(label), e)) for e in examples_per_prompt]
             if ask_regex or (ask_regex is None and has_regular_surface(texts.get(label, []))):
                 examples = unique_texts(texts.get(label, []))[:6]
                 plans.append(("regex", label, regex_prompt(label, definitions.get(label), examples)))
         counts["prompts"] = len(plans)
         before = dict(getattr(model, "stats", {}))
-        terms_answers = ask(
-            model, [p for kind, _, p in plans if kind == "terms"], terms_grammar(), LIST_OPTIONS, show_progress
-        )
-        regex_answers = ask(
-            model, [p for kind, _, p in plans if kind == "regex"], regex_grammar(), REGEX_OPTIONS, show_progress
-        )
+        grammars = {"terms": terms_grammar(), "tokens": tokens_grammar(), "regex": regex_grammar()}
+        options = {"terms": LIST_OPTIONS, "tokens": TOKENS_OPTIONS, "regex": REGEX_OPTIONS}
+        answers = {
+            kind: iter(ask(model, [p for k, _, p in plans if k == kind], grammars[kind], options[kind], show_progress))
+            for kind in KINDS
+        }
         after = getattr(model, "stats", {})
         for key in ("llm_calls", "cache_hits"):
             counts[key] = int(after.get(key, 0) - before.get(key, 0))
-        answers = iter(terms_answers), iter(regex_answers)
         found: Dict[Tuple[str, str, str], int] = Counter()  # (kind, label, text) -> answers naming it
         for kind, label, _ in plans:
-            answer = next(answers[0] if kind == "terms" else answers[1])
+            answer = next(answers[kind])
             counts["answers"] += 1
             for text in read_answer(kind, label, answer, counts):
                 found[(kind, label, text)] += 1
@@ -197,7 +208,12 @@ def rule_settings(model: Any, grammar: str, options: Dict[str, Any]) -> Iterator
 
 
 def read_answer(kind: str, label: str, answer: str, counts: Counter) -> List[str]:
-    """The terms (or the regex) in one answer, junk dropped; counts updated."""
+    """The terms (or the token pattern as JSON, or the regex) in one answer, junk dropped; counts updated."""
+    if kind == "tokens":
+        pattern, unparseable = parse_token_pattern(answer)
+        counts["unparseable"] += unparseable
+        counts["proposed"] += pattern is not None
+        return [json.dumps(pattern, sort_keys=True)] if pattern is not None else []
     if kind == "regex":
         regex, unparseable = parse_regex(answer)
         counts["unparseable"] += unparseable
@@ -219,6 +235,8 @@ def build_rules(nlp: Language, found: Dict[Tuple[str, str, str], int], counts: C
     for (kind, label, text), n_answers in found.items():
         if kind == "regex":
             pattern, regex = None, text
+        elif kind == "tokens":
+            pattern, regex = json.loads(text), None
         else:
             pattern, regex = [{"LOWER": token.lower_} for token in nlp.make_doc(text)], None
         rule = Rule(

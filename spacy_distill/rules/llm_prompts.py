@@ -1,14 +1,14 @@
 """Prompts, grammars and parsers for rule candidates from an LLM.
 
 Completion-style prompts a tiny base model can continue (a numbered list of terms, a
-``Regex:`` line after two demonstrations), GBNF grammars that keep its answer in that
+``Regex:`` or ``Pattern:`` line after demonstrations), GBNF grammars that keep its answer in that
 shape where the backend takes one, and parsers that read any answer line by line:
 what they cannot read is counted, never fatal.
 """
 
 import json
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 MAX_TERM_CHARS = 40
 MAX_TERM_WORDS = 3
@@ -21,6 +21,20 @@ REGEX_DEMOS = (
     ("ORDER_ID", "an order number", ["A-10023", "B-99812", "A-00017"], r"[A-Z]-\d{5}"),
     ("PRICE", "an amount of money", ["$12.99", "$5", "$1,200.00"], r"\$\d{1,3}(,\d{3})*(\.\d\d)?"),
 )
+# spaCy Matcher token patterns (Matcher JSON): each demonstration matches its examples (tested).
+TOKENS_DEMOS = (
+    ("PRICE", "an amount of money", ["$12.99", "$5", "$1,200"], '[{"ORTH": "$"}, {"LIKE_NUM": true}]'),
+    (
+        "COLOR",
+        "a color",
+        ["dark blue", "light green", "red"],
+        '[{"LOWER": {"IN": ["dark", "light"]}, "OP": "?"}, {"LOWER": {"IN": ["blue", "green", "red"]}}]',
+    ),
+    ("PHONE", "a phone model", ["iPhone 12", "Pixel 7", "Galaxy 9"], '[{"IS_ALPHA": true}, {"LIKE_NUM": true}]'),
+)
+TOKEN_FLAGS = ("IS_TITLE", "IS_DIGIT", "LIKE_NUM", "IS_UPPER", "IS_ALPHA", "IS_PUNCT")
+MAX_PATTERN_TOKENS = 5
+_TOKENS_LINE = "Label: {label} ({definition})\nExamples: {examples}\nPattern:"
 _REGEX_LINE = "Label: {label} ({definition})\nExamples: {examples}\nRegex:"
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}\s*[.):]|[-*\u2022])?\s*(?P<term>.*?)\s*$")
 _WORD = re.compile(r"\w")
@@ -59,6 +73,59 @@ def regex_prompt(label: str, definition: Optional[str], examples: Sequence[str])
 def regex_grammar() -> str:
     """GBNF: one space, a regex of printable characters on one line, a newline."""
     return f'root ::= " " [^ \\t\\n] [^\\t\\n]{{0,{MAX_REGEX_CHARS - 1}}} "\\n"'
+
+
+def tokens_prompt(label: str, definition: Optional[str], examples: Sequence[str]) -> str:
+    """Three demonstrations of spaCy token patterns, then the label's examples and ``Pattern:``."""
+    blocks = [
+        _TOKENS_LINE.format(label=name, definition=what, examples=" | ".join(shown)) + f" {answer}\n"
+        for name, what, shown, answer in TOKENS_DEMOS
+    ]
+    query = _TOKENS_LINE.format(label=label, definition=definition or label, examples=" | ".join(examples))
+    intro = "Write a spaCy Matcher token pattern that matches the examples of each label.\n\n"
+    return intro + "\n".join(blocks) + "\n" + query
+
+
+def tokens_grammar(max_tokens: int = MAX_PATTERN_TOKENS) -> str:
+    """GBNF: one space and a JSON list of 1..max_tokens token objects on one line, each with one or two
+    of LOWER (a string or {"IN": [...]}), ORTH, SHAPE, a flag set to true and OP; then a newline."""
+    flags = " | ".join(f'"\\"{flag}\\": true"' for flag in TOKEN_FLAGS)
+    return "\n".join(
+        [
+            f'root ::= " [" tok (", " tok){{0,{max_tokens - 1}}} "]\\n"',
+            'tok ::= "{" attr (", " attr)? (", " op)? "}"',
+            f'attr ::= "\\"LOWER\\": " (str | in) | "\\"ORTH\\": " str | "\\"SHAPE\\": " shape | {flags}',
+            'op ::= "\\"OP\\": \\"" [?+*] "\\""',
+            'in ::= "{\\"IN\\": [" str (", " str){0,9} "]}"',
+            'str ::= "\\"" [^"\\\\\\n]{1,24} "\\""',
+            'shape ::= "\\"" [Xxd]{1,5} "\\""',
+        ]
+    )
+
+
+def parse_token_pattern(answer: str) -> Tuple[Optional[List[Dict[str, Any]]], int]:
+    """The token pattern (a JSON list of objects) on the answer's first non-blank line, LOWER values
+    lower-cased, and 1 if there is none (0 otherwise). Whether spaCy's Matcher takes it is checked later."""
+    line = next((line.strip() for line in answer.splitlines() if line.strip()), "")
+    if line.lower().startswith("pattern:"):
+        line = line[len("pattern:") :].strip()
+    try:
+        pattern = json.loads(line.strip("`"))
+    except ValueError:
+        return None, 1
+    if not isinstance(pattern, list) or not pattern or not all(isinstance(t, dict) and t for t in pattern):
+        return None, 1
+    return [lower_values(token) for token in pattern], 0
+
+
+def lower_values(token: Dict[str, Any]) -> Dict[str, Any]:
+    """A token object with its LOWER value (a string or the strings of an IN list) lower-cased."""
+    value = token.get("LOWER")
+    if isinstance(value, str):
+        return {**token, "LOWER": value.lower()}
+    if isinstance(value, dict) and isinstance(value.get("IN"), list):
+        return {**token, "LOWER": {**value, "IN": [v.lower() if isinstance(v, str) else v for v in value["IN"]]}}
+    return token
 
 
 def parse_terms(answer: str) -> Tuple[List[str], int]:

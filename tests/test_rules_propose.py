@@ -67,6 +67,7 @@ def test_output_loads_into_a_plain_entity_ruler_with_every_key(data, tmp_path):
     assert any(ent.label_ == "FASHION_BRAND" for ent in doc.ents)
     assert stats["sources"]["induced"]["proposed"] >= stats["sources"]["induced"]["valid"] >= stats["kept"]
     assert 0 < stats["report_scores"]["f"] <= 1 and stats["splits"]["report"]["docs"] == 100
+    assert stats["unjudged"] == {"rules": 0, "output": None} and not (tmp_path / "rules.unjudged.jsonl").exists()
 
 
 def test_a_low_precision_rule_is_dropped_and_reported_with_its_reason(data, tmp_path):
@@ -95,6 +96,14 @@ def test_selection_never_uses_the_report_split(data, tmp_path):
     seeds.write_text(json.dumps({"label": "FASHION_BRAND", "pattern": [{"lower": only_in_dev}]}) + "\n")
     stats, lines = propose(data, tmp_path, seed_patterns=seeds)
     assert stats["sources"]["seed"]["dropped"] == {"no_matches": 1}
+    # the data cannot judge it: it waits for an expert in rules.unjudged.jsonl, which a ruler loads
+    unjudged = tmp_path / "rules.unjudged.jsonl"
+    assert stats["unjudged"] == {"rules": 1, "output": str(unjudged)}
+    [line] = read_lines(unjudged)
+    assert line["pattern"] == [{"lower": only_in_dev}] and line["source"] == "seed" and line["stats"]["matches"] == 0
+    spacy.blank("en").add_pipe("entity_ruler", config={"validate": True}).add_patterns([line])
+    propose(data, tmp_path)  # a rerun with nothing unjudged leaves no stale file behind
+    assert not unjudged.exists()
     induced = {" ".join(t["lower"] for t in x["pattern"]) for x in lines if all("lower" in t for t in x["pattern"])}
     assert induced <= gold_texts(data["corrections"])  # phrases come from the selection data only
 

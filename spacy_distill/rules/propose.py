@@ -4,6 +4,10 @@ scored on gold, selected on one split and reported on another.
 Without --dev the corrections are split in two halves by doc (seeded): rules are induced and
 selected on the selection half and reported on the other. With --dev, all corrections select and
 the dev gold reports. The kept rules go to a patterns JSONL that entity_ruler / span_ruler load.
+
+Rules that match nothing in the selection split (an LLM's names the corrections never showed, a
+seed pattern for a rare case) cannot be judged by the data: they go to OUTPUT's sibling
+`<name>.unjudged.jsonl`, most often proposed first, for an expert to judge in `review --rules`.
 """
 
 from collections import Counter
@@ -83,7 +87,7 @@ def propose_rules(
     overlaps = task.kind != "ner"
     selection_stats, report_stats = (rule_stats(split, overlaps) for split in splits)
     for rule in valid:
-        rule.stats = {**selection_stats[rule.id], "report": report_stats[rule.id]}
+        rule.stats = {**rule.stats, **selection_stats[rule.id], "report": report_stats[rule.id]}
     selection = select_rules(valid, splits[0], min_precision, overlaps)
     dropped += selection.dropped
     among_kept = rule_stats(splits[0], overlaps, {rule.id for rule in selection.kept})
@@ -91,6 +95,12 @@ def propose_rules(
         rule.stats.update(overlaps=among_kept[rule.id]["overlaps"], conflicts=among_kept[rule.id]["conflicts"])
     kept = sorted(selection.kept, key=lambda r: (r.label, -r.stats["precision"], -r.stats["matches"], r.id))
     write_rules(Path(output_path), [public(rule) for rule in kept])
+    unjudged = unjudged_rules(dropped)
+    unjudged_path = unjudged_output(Path(output_path))
+    if unjudged:
+        write_rules(unjudged_path, unjudged)
+    elif unjudged_path.exists():  # from an earlier run: it must not look current
+        unjudged_path.unlink()
 
     stats = {
         "task": task.to_dict(),
@@ -105,6 +115,7 @@ def propose_rules(
         "report_scores": kept_set_scores(kept, splits[1], task),
         "kept": len(kept),
         "output": str(output_path),
+        "unjudged": {"rules": len(unjudged), "output": str(unjudged_path) if unjudged else None},
     }
     if report_dir is not None:
         from .report import write_report
@@ -115,10 +126,31 @@ def propose_rules(
 
 def public(rule: Rule) -> Rule:
     """The rule as it is written: stats rounded to what a reader needs."""
-    keep = ("precision", "matches", "tp", "fp", "covered", "overlaps", "conflicts", "also_from")
+    keep = ("precision", "matches", "tp", "fp", "covered", "overlaps", "conflicts", "also_from", "llm_answers")
     stats = {key: rule.stats[key] for key in keep if key in rule.stats}
     stats["report"] = {key: rule.stats["report"][key] for key in ("precision", "matches", "tp", "fp")}
     return Rule(id=rule.id, label=rule.label, pattern=rule.pattern, regex=rule.regex, source=rule.source, stats=stats)
+
+
+def unjudged_output(output_path: Path) -> Path:
+    """Where the rules the data could not judge go: `rules.jsonl` -> `rules.unjudged.jsonl`."""
+    return output_path.with_name(f"{output_path.stem}.unjudged{output_path.suffix or '.jsonl'}")
+
+
+def unjudged_rules(dropped: Sequence[Dropped]) -> List[Rule]:
+    """The rules dropped for having no matches on the selection split (not induced ones, which match
+    where they came from), the ones more LLM answers named first."""
+    rules = [d.rule for d in dropped if d.reason == "no_matches" and d.rule.source != "induced"]
+    rules.sort(key=lambda r: (r.label, -r.stats.get("llm_answers", 0), r.id))
+    note = {"matches": 0, "note": "no matches in the corrections"}
+    return [
+        Rule(id=r.id, label=r.label, pattern=r.pattern, regex=r.regex, source=r.source, stats={**note, **answers(r)})
+        for r in rules
+    ]
+
+
+def answers(rule: Rule) -> Dict[str, int]:
+    return {"llm_answers": rule.stats["llm_answers"]} if "llm_answers" in rule.stats else {}
 
 
 def split_summary(splits: Sequence[Split], dev: Optional[Path]) -> Dict[str, Any]:

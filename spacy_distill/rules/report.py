@@ -53,13 +53,21 @@ def summary_lines(stats: Dict[str, Any]) -> List[str]:
     scores, splits = stats["report_scores"], stats["splits"]
     counts = stats["sources"]
     proposed = sum(c["proposed"] for c in counts.values())
-    return [
+    lines = [
         f"Kept {stats['kept']} of {proposed} proposed rules (minimum precision {stats['min_precision']:g}).",
         f"Selected on {splits['selection']['data']} ({splits['selection']['docs']} docs); "
         f"reported on {splits['report']['data']} ({splits['report']['docs']} docs), which selection never saw.",
         f"The kept rules on the report split: F {number(scores['f'], 3)}, P {number(scores['p'], 3)}, "
         f"R {number(scores['r'], 3)}.",
     ]
+    unjudged = stats.get("unjudged") or {}
+    if unjudged.get("rules"):
+        lines.append(
+            f"{unjudged['rules']} rules matched nothing in the corrections, so the data cannot judge them: "
+            f"they are in {unjudged['output']} for an expert (`spacy-distill review --rules {unjudged['output']} "
+            "--texts YOUR_TEXTS --db ...`)."
+        )
+    return lines
 
 
 def count_rows(stats: Dict[str, Any]) -> List[List[str]]:

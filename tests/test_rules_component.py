@@ -68,6 +68,21 @@ def test_regex_and_phrase_rules_and_existing_entities():
     ]
 
 
+def test_phrases_match_any_case_or_the_exact_case_as_the_entity_ruler():
+    phrases = [{"label": "BRAND", "pattern": "ann taylor"}, {"label": "BRAND", "pattern": "Topshop"}]
+    ruler = spacy.blank("en")
+    ruler.add_pipe("entity_ruler").add_patterns(phrases)
+    rules = [Rule.from_dict(p) for p in phrases]
+    exact = spacy.blank("en")
+    exact.add_pipe("spacy_distill_rules", config={"phrase_matcher_attr": "ORTH"}).add_rules(rules)
+    any_case = spacy.blank("en")
+    any_case.add_pipe("spacy_distill_rules").add_rules(rules)
+    assert ents(exact(TEXT)) == ents(ruler(TEXT)) == [(58, 65, "BRAND")]  # "Topshop" only
+    assert [e.text for e in any_case(TEXT).ents] == ["Ann Taylor", "Topshop"]
+    with pytest.raises(InputError, match="phrase_matcher_attr 'COLOUR'"):
+        spacy.blank("en").add_pipe("spacy_distill_rules", config={"phrase_matcher_attr": "COLOUR"})
+
+
 def test_span_groups_keep_overlaps_and_existing_spans():
     nlp = spacy.blank("en")
     component = nlp.add_pipe("spacy_distill_rules", config={"spans_key": "sc"})

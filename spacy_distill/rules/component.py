@@ -2,7 +2,9 @@
 regex rules, writing `doc.ents` (overlaps resolved as the entity_ruler does: longest first) or `doc.spans[spans_key]`
 (overlaps kept, as the span_ruler does; exact duplicates of a span already there are not added).
 
-No LLM and no network at run time. Before a `ner` it sets entities the model then respects and fills
+Phrase rules match any case (`phrase_matcher_attr = "LOWER"`); set "ORTH" to match the exact case
+as a plain entity_ruler does. Token patterns and regexes behave as in the rulers. No LLM and no
+network at run time. Before a `ner` it sets entities the model then respects and fills
 in around; alone it is the whole system. A regex that runs past `regex_timeout` on a doc gives no
 matches in that doc and is counted (`component.counts["regex_timeouts"]`), never a crash.
 
@@ -27,12 +29,32 @@ RULES_FILE = "rules.jsonl"
 
 @Language.factory(
     "spacy_distill_rules",
-    default_config={"spans_key": None, "overwrite": False, "align": "expand", "regex_timeout": 1.0},
+    default_config={
+        "spans_key": None,
+        "overwrite": False,
+        "align": "expand",
+        "regex_timeout": 1.0,
+        "phrase_matcher_attr": "LOWER",
+    },
 )
 def make_rules_component(
-    nlp: Language, name: str, spans_key: Optional[str], overwrite: bool, align: str, regex_timeout: float
+    nlp: Language,
+    name: str,
+    spans_key: Optional[str],
+    overwrite: bool,
+    align: str,
+    regex_timeout: float,
+    phrase_matcher_attr: str,
 ) -> "RulesComponent":
-    return RulesComponent(nlp, name, spans_key=spans_key, overwrite=overwrite, align=align, regex_timeout=regex_timeout)
+    return RulesComponent(
+        nlp,
+        name,
+        spans_key=spans_key,
+        overwrite=overwrite,
+        align=align,
+        regex_timeout=regex_timeout,
+        phrase_matcher_attr=phrase_matcher_attr,
+    )
 
 
 class RulesComponent:
@@ -47,6 +69,7 @@ class RulesComponent:
         overwrite: bool = False,
         align: str = "expand",
         regex_timeout: float = 1.0,
+        phrase_matcher_attr: str = "LOWER",
     ):
         self.nlp = nlp
         self.name = name
@@ -54,10 +77,13 @@ class RulesComponent:
         self.overwrite = overwrite
         self.align = align
         self.regex_timeout = regex_timeout
+        self.phrase_matcher_attr = phrase_matcher_attr
         self.matcher = self._new_matcher([])
 
     def _new_matcher(self, rules: Iterable[Rule]) -> RuleMatcher:
-        return RuleMatcher(self.nlp, rules, align=self.align, regex_timeout=self.regex_timeout)
+        return RuleMatcher(
+            self.nlp, rules, align=self.align, regex_timeout=self.regex_timeout, phrase_attr=self.phrase_matcher_attr
+        )
 
     @property
     def rules(self) -> List[Rule]:

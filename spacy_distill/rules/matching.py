@@ -1,4 +1,5 @@
-"""Run rules on docs: token patterns with spaCy's Matcher, phrases with the PhraseMatcher (lowercase),
+"""Run rules on docs: token patterns with spaCy's Matcher, phrases with the PhraseMatcher (on LOWER by
+default: any case; ORTH matches the exact case, as a plain entity_ruler does),
 regexes with the `regex` package on the whole text, under a time bound.
 
 Every match is a token-aligned character span. A regex match off token boundaries is snapped as
@@ -47,6 +48,7 @@ class RuleMatcher:
     """All rules' matches in a doc. Invalid rules raise RuleError when added.
 
     vocab_or_nlp: the pipeline (or its vocab) whose tokenizer the docs and phrases share.
+    phrase_attr: the token attribute phrases match on ("LOWER": any case, "ORTH": exact case).
     counts: "regex_snapped" (moved to token boundaries), "regex_dropped" (no token span under
     align="strict" or "contract"), "regex_timeouts" (skipped, with skip_timeouts).
     """
@@ -58,6 +60,7 @@ class RuleMatcher:
         *,
         align: str = "expand",
         regex_timeout: float = 1.0,
+        phrase_attr: str = "LOWER",
     ):
         if align not in ALIGN_MODES:
             raise InputError(f"align must be one of {', '.join(ALIGN_MODES)}, not {align!r}")
@@ -70,7 +73,10 @@ class RuleMatcher:
         self.counts: Counter = Counter()
         self.rules: Dict[str, Rule] = {}
         self._token_matcher = Matcher(self.vocab, validate=True)
-        self._phrase_matcher = PhraseMatcher(self.vocab, attr="LOWER")
+        try:
+            self._phrase_matcher = PhraseMatcher(self.vocab, attr=phrase_attr)
+        except ValueError as e:
+            raise InputError(f"phrase_matcher_attr {phrase_attr!r}: {one_line(e)}") from None
         self._regexes: Dict[str, regex.Pattern] = {}
         for rule in rules:
             self.add(rule)

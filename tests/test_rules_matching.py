@@ -100,4 +100,6 @@ def test_a_catastrophically_backtracking_regex_stops_within_the_time_bound():
     start = time.perf_counter()
     with pytest.raises(RegexTimeout, match="rule backtracks: .*'xxxxxxxx"):
         matcher(doc)
-    assert time.perf_counter() - start < 1.5
+    # unbounded, this regex runs for longer than the universe has existed; the slack is for a busy
+    # machine (bench/ measures time, tests only that the bound holds at all)
+    assert time.perf_counter() - start < 10

@@ -104,11 +104,12 @@ def doc_counts(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Ta
     index = {label: j for j, label in enumerate(labels)}
     rows: List[Dict[int, List[int]]] = []
 
-    def add(row: Dict[int, List[int]], label: str, which: int) -> None:
-        if label not in index:
+    def add(row: Dict[int, List[int]], label: str, which: Optional[int]) -> None:
+        if label not in index:  # as in spaCy, a predicted label is scored even if its spans were all ignored
             index[label] = len(labels)
             labels.append(label)
-        row.setdefault(index[label], [0, 0, 0])[which] += 1
+        if which is not None:
+            row.setdefault(index[label], [0, 0, 0])[which] += 1
 
     for eg in _examples(predicted, gold, task):
         row: Dict[int, List[int]] = {}
@@ -120,6 +121,8 @@ def doc_counts(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Ta
                     key = (ent.label_, indices[0], indices[-1] + 1)
                     add(row, ent.label_, 0 if key in golds else 1)
                     golds.discard(key)
+                else:
+                    add(row, ent.label_, None)
             for label, _, _ in golds:
                 add(row, label, 2)
         elif task.kind == "spancat" and task.span_key in eg.y.spans:

@@ -327,12 +327,12 @@ def loop_cli(
     margin: Optional[float] = typer.Option(
         None,
         "--margin",
-        help="Stop when student F - teacher F is clearly above this (default: the config's [loop] margin)",
+        help="Stop when student F - teacher F is clearly above this (default: margin in the config)",
     ),
     confidence: Optional[float] = typer.Option(
         None,
         "--confidence",
-        help="Clearly: the lower end of the paired interval at this level (default: [loop] confidence)",
+        help="Clearly: the lower end of the paired interval at this level (default: confidence in the config)",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="Only the final summary"),
 ):

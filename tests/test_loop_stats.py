@@ -7,7 +7,9 @@ import pytest
 import srsly
 from spacy.tokens import Doc, Span
 from test_loop import DATA, make_project, plain
+from typer.testing import CliRunner
 
+from spacy_distill.cli import app
 from spacy_distill.evaluation.bootstrap import paired_bootstrap
 from spacy_distill.rounds.layout import student_vs_teacher
 from spacy_distill.rounds.loop import Loop, run_loop
@@ -132,3 +134,14 @@ def test_a_real_loop_goes_on_after_a_noisy_win(tmp_path):
     assert len(summary["rounds"]) == 2  # it went on
     report = (tmp_path / "out" / "report" / "report.md").read_text()
     assert re.search(r"The student was ahead but not clearly in rounds? 1\b", report)
+
+
+def test_cli_margin_and_confidence_options(tmp_path):
+    config = make_project(tmp_path)
+    out = str(tmp_path / "out")
+    result = CliRunner().invoke(app, ["loop", str(config), "--output", out, "--confidence", "1.5"])
+    assert result.exit_code == 1 and "[loop] confidence must be between 0 and 1" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["loop", str(config), "--output", out, "--loop.bootstrap", "-5"])
+    assert result.exit_code == 1 and "[loop] bootstrap must be 0 (no intervals)" in " ".join(result.output.split())
+    settings = read_settings(config, {"loop.margin": 0.05, "loop.confidence": 0.9})
+    assert (settings.margin, settings.confidence, settings.evaluation()["confidence"]) == (0.05, 0.9, 0.9)

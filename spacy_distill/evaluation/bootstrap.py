@@ -165,7 +165,7 @@ def find(metrics: Dict[str, Any], a: str, b: str) -> Optional[Dict[str, Any]]:
 
 
 def flip(c: Dict[str, Any]) -> Dict[str, Any]:
-    out = {**c, "delta_f": -c["delta_f"], "ci": [-c["ci"][1], -c["ci"][0]]}
+    out = {**c, "delta_f": 0.0 - c["delta_f"], "ci": [0.0 - c["ci"][1], 0.0 - c["ci"][0]]}  # 0.0 - x: no -0.0
     if "a" in c:
         out["a"], out["b"] = c["b"], c["a"]
     if "per_label" in c:

@@ -64,6 +64,7 @@ def findings(metrics: Dict[str, Any]) -> List[str]:
     elif rows and len(systems) > 1:
         wins: Dict[str, int] = {}
         for _, _, _, who in rows:
+            who = "no clear winner" if who.startswith("no clear winner") else who
             wins[who] = wins.get(who, 0) + 1
         summary = ", ".join(f"{who} {n}" for who, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         lines.append(f"Labels won, of {len(rows)}: {summary} (see the table).")

@@ -182,11 +182,18 @@ def evaluate_cli(
         None, "--task", help="ner, spancat, textcat or textcat_multilabel (default: read off the gold)"
     ),
     span_key: Optional[str] = typer.Option(None, "--span-key", help="doc.spans key to score (default: the gold's)"),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Resamples of the gold docs for the F intervals and paired comparisons (0: none)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the resamples (same seed, same intervals)"),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):
     """Teacher vs. student (vs. rules) on the same gold docs: P/R/F per label, speed, size, LLM tokens.
 
-    A teacher config takes overrides as `annotate` does.
+    Every F gets a bootstrap interval over the gold docs, and every pair of systems a paired
+    comparison on the same resampled docs: "A beats B" only when the interval of F(A) - F(B)
+    excludes 0, else "no clear difference". A teacher config takes overrides as `annotate` does.
 
     E.g. --paths.responses cache/teacher.sqlite reuses stored answers (reported as cache hits).
     """
@@ -208,6 +215,9 @@ def evaluate_cli(
             task=task,
             span_key=span_key,
             show_progress=not quiet,
+            bootstrap=bootstrap,
+            seed=seed,
+            confidence=confidence,
         )
     print_summary(metrics, output)
 
@@ -314,11 +324,22 @@ def loop_cli(
     config: Path = typer.Argument(..., help="Loop config (.cfg), e.g. configs/loop_ner.cfg", exists=True),
     output: Path = typer.Option(..., "--output", help="Folder of the rounds: rounds.json, round_NNN/, report/"),
     code: Optional[Path] = typer.Option(None, "--code", help="Python file with registered functions to import first"),
+    margin: Optional[float] = typer.Option(
+        None,
+        "--margin",
+        help="Stop when student F - teacher F is clearly above this (default: margin in the config)",
+    ),
+    confidence: Optional[float] = typer.Option(
+        None,
+        "--confidence",
+        help="Clearly: the lower end of the paired interval at this level (default: confidence in the config)",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="Only the final summary"),
 ):
     """Rounds of select -> teacher pre-annotates -> corrections -> train -> evaluate, until the student wins.
 
-    Stops when the student beats the teacher by the config's margin or the budget is spent.
+    Stops when the student clearly beats the teacher (the paired bootstrap interval of student F -
+    teacher F on the test docs lies above the margin) or the budget is spent.
 
     Rerun the same command after an interruption: it continues from the last finished round.
 
@@ -331,6 +352,7 @@ def loop_cli(
 
     import_code(code)
     overrides = parse_config_overrides(ctx.args)
+    overrides.update({f"loop.{k}": v for k, v in (("margin", margin), ("confidence", confidence)) if v is not None})
     with fail_cleanly():
         summary = run_loop(config, output, overrides=overrides, show_progress=not quiet)
     print_summary(summary)

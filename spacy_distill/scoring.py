@@ -19,8 +19,9 @@ The task is read off the gold docs (`spacy_distill.task.detect_task`):
   whenever every doc has a top class.
 """
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -51,13 +52,7 @@ def score(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -
     A prediction of None (a gold text the system has no doc for) counts as predicting nothing:
     no spans, no category.
     """
-    examples = []
-    for pred, ref in zip(predicted, gold):
-        if pred is None:
-            pred = empty_prediction(ref, task)
-        elif task.kind == "textcat":
-            pred = top_class(pred, task.labels)
-        examples.append(Example(pred, ref))
+    examples = _examples(predicted, gold, task)
     if task.kind == "ner":
         scores = get_ner_prf(examples)
         p, r, f, per_label = scores["ents_p"], scores["ents_r"], scores["ents_f"], scores["ents_per_type"]
@@ -84,3 +79,73 @@ def score(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -
     ordered = {label: per_label[label] for label in task.labels if label in per_label}
     ordered.update({label: value for label, value in sorted(per_label.items()) if label not in ordered})
     return {"f": f, "p": p, "r": r, "per_label": ordered}
+
+
+def _examples(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -> List[Example]:
+    examples = []
+    for pred, ref in zip(predicted, gold):
+        if pred is None:
+            pred = empty_prediction(ref, task)
+        elif task.kind == "textcat":
+            pred = top_class(pred, task.labels)
+        examples.append(Example(pred, ref))
+    return examples
+
+
+def doc_counts(predicted: Sequence[Optional[Doc]], gold: Sequence[Doc], task: Task) -> Tuple[List[str], numpy.ndarray]:
+    """(labels, counts): counts[i, j] = (tp, fp, fn) of labels[j] in gold doc i, counted as `score` counts.
+
+    The same decisions as spaCy 3.8's scorers above, one doc at a time (`get_ner_prf` ignoring
+    predictions on tokens without gold annotation; `score_spans` with overlaps; `score_cats`
+    multi-label at 0.5 over the task's labels), so that summing the counts of any set of docs gives
+    the scores `score` would give on those docs; `bootstrap` resamples them.
+    """
+    labels: List[str] = list(task.labels)
+    index = {label: j for j, label in enumerate(labels)}
+    rows: List[Dict[int, List[int]]] = []
+
+    def add(row: Dict[int, List[int]], label: str, which: Optional[int]) -> None:
+        if label not in index:  # as in spaCy, a predicted label is scored even if its spans were all ignored
+            index[label] = len(labels)
+            labels.append(label)
+        if which is not None:
+            row.setdefault(index[label], [0, 0, 0])[which] += 1
+
+    for eg in _examples(predicted, gold, task):
+        row: Dict[int, List[int]] = {}
+        if task.kind == "ner" and eg.y.has_annotation("ENT_IOB"):
+            golds = {(e.label_, e.start, e.end) for e in eg.y.ents}
+            for ent in eg.x.ents:
+                indices = eg.alignment.x2y[ent.start : ent.end]
+                if len(indices) and all(t.ent_iob != 0 for t in eg.y[indices[0] : indices[-1] + 1]):
+                    key = (ent.label_, indices[0], indices[-1] + 1)
+                    add(row, ent.label_, 0 if key in golds else 1)
+                    golds.discard(key)
+                else:
+                    add(row, ent.label_, None)
+            for label, _, _ in golds:
+                add(row, label, 2)
+        elif task.kind == "spancat" and task.span_key in eg.y.spans:
+            key = task.span_key
+            gold_spans = {(s.label_, s.start, s.end - 1) for s in eg.y.spans[key]}
+            pred_spans = set()
+            if key in eg.x.spans:
+                aligned = eg.get_aligned_spans_x2y(eg.x.spans[key], True)
+                pred_spans = {(s.label_, s.start, s.end - 1) for s in aligned}
+            for label, _, _ in pred_spans & gold_spans:
+                add(row, label, 0)
+            for label, _, _ in pred_spans - gold_spans:
+                add(row, label, 1)
+            for label, _, _ in gold_spans - pred_spans:
+                add(row, label, 2)
+        elif task.kind.startswith("textcat"):
+            for label in task.labels:
+                truth, guess = eg.y.cats.get(label), eg.x.cats.get(label, 0.0) >= 0.5
+                if truth is not None and (guess or truth > 0):
+                    add(row, label, 0 if guess and truth > 0 else 1 if guess else 2)
+        rows.append(row)
+    counts = numpy.zeros((len(rows), len(labels), 3), dtype=numpy.int64)
+    for i, row in enumerate(rows):
+        for j, values in row.items():
+            counts[i, j] = values
+    return labels, counts

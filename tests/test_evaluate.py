@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from spacy_distill.cli import app
 from spacy_distill.corpus.corrections import import_corrections
 from spacy_distill.evaluation import detect_task, evaluate
+from spacy_distill.evaluation.verdicts import comparison
 
 ROOT = Path(__file__).parent.parent
 DATA = ROOT / "assets" / "fashion_brands"
@@ -90,7 +91,7 @@ def check_scores(entry, p, r, f, per_label=None):
     if per_label is not None:
         assert set(entry["per_label"]) == set(per_label)
         for label, expected in per_label.items():
-            assert entry["per_label"][label] == pytest.approx(expected), label
+            assert {k: entry["per_label"][label][k] for k in expected} == pytest.approx(expected), label
 
 
 def check_shape(metrics, names):
@@ -176,10 +177,32 @@ def test_student_rules_and_teacher_docs(setup):
     for name in ("teacher", "student", "rules", "student+rules", "reference_rules"):
         assert f"| {name} |" in md and f"{name}</td>" in page
     # The first question of a project, answered per label from the same numbers.
+    # A model is needed only where one clearly beats the rules (its paired interval above 0).
     f = {name: e["per_label"][LABEL]["f"] for name, e in written["systems"].items()}
-    best_model = max(f[n] for n in ("teacher", "student", "student+rules"))
-    verdict = f"Rules are enough for {LABEL}" if f["rules"] >= best_model else f"A model is needed for {LABEL}"
+    models = ("teacher", "student", "student+rules")
+    clearly = [n for n in models if (c := comparison(written, n, "rules", LABEL))["clear"] and c["delta_f"] > 0]
+    if clearly:
+        verdict = f"A model is needed for {LABEL}"
+    else:
+        verdict = f"Rules {'are' if f['rules'] >= max(f[n] for n in models) else 'may be'} enough for {LABEL}"
     assert verdict in md and verdict in page
+    # Intervals: every F inside its own; the same rules twice: no difference at all.
+    for entry in written["systems"].values():
+        assert entry["f_ci"][0] <= entry["f"] <= entry["f_ci"][1]
+        assert (
+            entry["per_label"][LABEL]["f_ci"][0]
+            <= entry["per_label"][LABEL]["f"]
+            <= entry["per_label"][LABEL]["f_ci"][1]
+        )
+    assert len(written["comparisons"]) == 10 and written["bootstrap"]["resamples"] == 1000
+    same = comparison(written, "rules", "reference_rules")
+    assert (same["delta_f"], same["ci"], same["p_value"], same["verdict"]) == (
+        0.0,
+        [0.0, 0.0],
+        1.0,
+        "no clear difference",
+    )
+    assert "| rules | reference_rules | +0.000 | +0.000 to +0.000 | 1 | no clear difference |" in md
     assert f"| {LABEL} | {written['task']['label_counts'][LABEL]} |" in md
     assert "data:image/png;base64," in page and "<link" not in page and "http" not in page
     assert (tmp / "report" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -242,6 +242,14 @@ def test_loop_stops_when_the_student_beats_the_teacher(tmp_path):
     assert summary["student_beats_teacher"] and "the student beats the teacher" in summary["reason"]
     assert rounds[-1]["teacher_f"] == 0.0 and rounds[-1]["student_f"] > 0.0
     assert all(not e["student_beats_teacher"] for e in rounds[:-1])
+    # A clear win: the paired 95% interval of student F - teacher F is above the margin (0), in every round
+    # recorded with the intervals of both systems.
+    for e in rounds:
+        assert e["stop_rule"] == "paired 95% interval" and e["student_beats_teacher"] == (e["delta_ci"][0] > 0)
+        assert e["delta_f"] == pytest.approx(e["student_f"] - e["teacher_f"])
+        for who in ("student", "teacher"):
+            assert e[f"{who}_f_ci"][0] <= e[f"{who}_f"] <= e[f"{who}_f_ci"][1]
+    assert "95% CI +" in summary["reason"]
     assert "The student beat the teacher in round" in (tmp_path / "out" / "report" / "report.md").read_text()
 
 

@@ -11,7 +11,8 @@ from spacy.util import load_config, registry
 
 from spacy_distill.rounds.examples import wrap_teacher_config
 from spacy_distill.rounds.preannotate import choose, label_winners, vote
-from spacy_distill.rounds.report import docs_for, findings, fit_log_linear, fit_power_law, predict, projection
+from spacy_distill.rounds.projection import docs_for, fit_log_linear, fit_power_law, predict, projection
+from spacy_distill.rounds.report import findings
 from spacy_distill.rounds.similarity import jaccard, token_set
 from spacy_distill.rounds.strategies import (
     Candidates,

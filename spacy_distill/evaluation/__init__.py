@@ -7,7 +7,12 @@ do not rename its keys:
 
     {"gold": {"path", "n_docs", ...}, "task": {...}, "machine": {...},
      "systems": {NAME: {"f", "p", "r", "per_label", "docs_per_second",
-                        "words_per_second", "size_mb", ...}}}
+                        "words_per_second", "size_mb", "f_ci", ...}},
+     "comparisons": [{"a", "b", "delta_f", "ci", "p_value", "clear", "verdict", "per_label"}, ...],
+     "bootstrap": {"resamples", "seed", "confidence", ...}}
+
+f_ci ([lo, hi], also in each per_label entry) and comparisons (delta_f = F(a) - F(b), paired on
+the same resampled docs) come from `bootstrap`; with bootstrap=0 there are none.
 """
 
 from pathlib import Path
@@ -18,6 +23,7 @@ from ..errors import InputError
 from ..files import write_json_atomic
 from ..scoring import score
 from ..task import Task, detect_task
+from .bootstrap import check_options, paired_bootstrap
 from .report import print_summary, write_report
 from .speed import machine
 
@@ -40,6 +46,9 @@ def evaluate(
     task: Optional[str] = None,
     span_key: Optional[str] = None,
     show_progress: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
 ) -> Dict[str, Any]:
     """Score and time every given system on GOLD; write OUTPUT (metrics.json) and the report; return the metrics.
 
@@ -49,9 +58,12 @@ def evaluate(
     another patterns file scored as "reference_rules" (e.g. hand-written ones to compare with).
     repeats: passes over the texts for the fast systems (the best counts); the LLM runs once.
     task / span_key: override the task read off the gold (ner, spancat, textcat, textcat_multilabel).
+    bootstrap: resamples of the gold docs for the intervals and paired comparisons (0: none), drawn
+    with `seed`; confidence: the intervals' level.
     """
     from . import systems
 
+    check_options(bootstrap, confidence)
     if teacher is None and student is None and rules is None and reference_rules is None:
         raise InputError("Nothing to evaluate: give --teacher, --student and/or --rules")
     gold_path = Path(gold_path)
@@ -85,6 +97,11 @@ def evaluate(
         "machine": machine(),
         "systems": results,
     }
+    if bootstrap:
+        docs = {name: system_docs for name, (system_docs, _) in runs.items()}
+        metrics["comparisons"], metrics["bootstrap"] = paired_bootstrap(
+            docs, gold, the_task, results, bootstrap, seed, confidence
+        )
     if report_dir is not None:
         metrics["report"] = [str(p) for p in write_report(metrics, Path(report_dir))]
     if output is not None:

@@ -1,9 +1,10 @@
 """report.md, a self-contained report.html and chart.png from the metrics; the console summary.
 
-The text says who wins overall and per label, and how many times faster and
-smaller the student is than the teacher. The chart (matplotlib) shows F per
-label per system, speed in words/s and size on disk, and is embedded in the
-HTML as a base64 PNG, so the one file can be mailed on.
+The text says who wins overall and per label (`verdicts`: only where the paired bootstrap
+interval of the difference excludes 0), and how many times faster and smaller the student is
+than the teacher. The chart (`chart`, matplotlib) shows F per label per system with its
+interval, speed in words/s and size on disk, and is embedded in the HTML as a base64 PNG, so
+the one file can be mailed on.
 """
 
 import base64
@@ -13,9 +14,23 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from wasabi import msg
 
-COLORS = {"teacher": "#7b5ea7", "student": "#1f9e89", "rules": "#e0a526"}
-OTHER_COLORS = ["#4c72b0", "#c44e52", "#8c8c8c", "#55a868"]
-MAX_CHART_LABELS = 12
+from .chart import chart_png, color_of
+from .verdicts import (
+    best_line,
+    comparisons_table,
+    fmt_ci,
+    fmt_number,
+    fmt_score,
+    label_rows,
+    level,
+    pair_line,
+    rules_verdicts,
+)
+
+__all__ = ["findings", "print_summary", "rules_verdicts", "write_report"]
+
+MAX_SENTENCE_LABELS = 8
+COMPARED = "paired bootstrap: F(a) - F(b) on the same resampled docs"
 TASK_NAMES = {
     "ner": "named entities",
     "spancat": "span categories",
@@ -24,70 +39,41 @@ TASK_NAMES = {
 }
 
 
-def fmt_score(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def fmt_number(value: Optional[float]) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}" if value >= 1 else f"{value:.3g}"
-
-
 def fmt_times(ratio: float) -> str:
     return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
-def winner(scores: Dict[str, Optional[float]]) -> str:
-    """The system with the highest score ('a = b' on a tie, '-' if none scored)."""
-    known = {name: s for name, s in scores.items() if s is not None}
-    if not known:
-        return "-"
-    best = max(known.values())
-    top = [name for name, s in known.items() if abs(s - best) < 1e-9]
-    return " = ".join(top)
-
-
-def label_rows(metrics: Dict[str, Any]) -> List[Tuple[str, Optional[int], Dict[str, Optional[float]], str]]:
-    """(label, gold count, {system: F}, winner) for every label any system was scored on."""
-    systems = metrics["systems"]
-    counts = metrics["task"].get("label_counts", {})
-    labels = list(metrics["task"].get("labels", []))
-    for entry in systems.values():
-        labels += [label for label in entry.get("per_label", {}) if label not in labels]
-    rows = []
-    for label in labels:
-        f = {name: entry.get("per_label", {}).get(label, {}).get("f") for name, entry in systems.items()}
-        rows.append((label, counts.get(label), f, winner(f)))
-    return rows
-
-
 def findings(metrics: Dict[str, Any]) -> List[str]:
-    """The sentences a reader needs: who wins, how much faster and smaller, what to trust."""
+    """The sentences a reader needs: who wins (clearly or not), how much faster and smaller, what to trust."""
     systems = metrics["systems"]
     gold, task = metrics["gold"], metrics["task"]
     lines = []
     ranked = sorted(systems, key=lambda n: -1 if systems[n]["f"] is None else systems[n]["f"], reverse=True)
-    scores = ", ".join(f"{name} {fmt_score(systems[name]['f'])}" for name in ranked)
-    best = winner({n: e["f"] for n, e in systems.items()})
+    scores = ", ".join(f"{name} {_with_ci(systems[name], metrics)}" for name in ranked)
     lines.append(
         f"On {gold['n_docs']} gold docs ({gold.get('n_words', 0):,} words; {TASK_NAMES.get(task['kind'], task['kind'])}), "
-        f"the headline score {task['score']} is: {scores}. Best: {best}."
+        f"the headline score {task['score']} is: {scores}."
     )
+    lines.append(best_line(metrics))
     rows = label_rows(metrics)
-    if rows and len(systems) > 1 and len(rows) <= 8:
+    if rows and len(systems) > 1 and len(rows) <= MAX_SENTENCE_LABELS:
         for label, _, f, who in rows:
             others = ", ".join(f"{n} {fmt_score(v)}" for n, v in f.items())
-            lines.append(f"{label}: {who} wins ({others}).")
+            said = f"{who} wins" if not who.startswith("no clear winner") else who.replace(":", " between", 1)
+            lines.append(f"{label}: {said} ({others}).")
     elif rows and len(systems) > 1:
         wins: Dict[str, int] = {}
         for _, _, _, who in rows:
+            who = "no clear winner" if who.startswith("no clear winner") else who
             wins[who] = wins.get(who, 0) + 1
         summary = ", ".join(f"{who} {n}" for who, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         lines.append(f"Labels won, of {len(rows)}: {summary} (see the table).")
     lines += rules_verdicts(metrics)
     teacher, student = systems.get("teacher"), systems.get("student")
     if teacher and student:
+        line = pair_line(metrics, "student", "teacher")
+        if line:
+            lines.append(line)
         lines.append(_compare(student, teacher))
     llm = (teacher or {}).get("llm", {})
     measured = llm.get("speed_measured_on")
@@ -105,34 +91,10 @@ def findings(metrics: Dict[str, Any]) -> List[str]:
     return lines
 
 
-MODELS = ("student", "student+rules", "teacher")
-
-
-def rules_verdicts(metrics: Dict[str, Any]) -> List[str]:
-    """Per label, the first question of a project: are the rules enough, or is a model needed?
-
-    The rules are enough for a label when their F is at least the best model's (student,
-    student+rules or teacher) on this gold; one test set, so read close calls as a tie.
-    """
-    systems = metrics["systems"]
-    rules = systems.get("rules")
-    models = [name for name in MODELS if name in systems]
-    if not rules or not models:
-        return []
-    lines = []
-    for label, _, f, _ in label_rows(metrics):
-        rules_f = f.get("rules")
-        best = max(models, key=lambda name: f.get(name) or 0.0)
-        if rules_f is None:
-            continue
-        if rules_f >= (f.get(best) or 0.0):
-            speed = fmt_number(rules.get("words_per_second"))
-            lines.append(f"Rules are enough for {label} (F {fmt_score(rules_f)}, {speed} words/s, no model).")
-        else:
-            lines.append(
-                f"A model is needed for {label} (rules F {fmt_score(rules_f)}, {best} F {fmt_score(f.get(best))})."
-            )
-    return lines
+def _with_ci(entry: Dict[str, Any], metrics: Dict[str, Any]) -> str:
+    if not entry.get("f_ci"):
+        return fmt_score(entry["f"])
+    return f"{fmt_score(entry['f'])} ({level(metrics)} CI {fmt_ci(entry['f_ci'])})"
 
 
 def _compare(student: Dict[str, Any], teacher: Dict[str, Any]) -> str:
@@ -166,13 +128,16 @@ def _times(ratio: float, better: str, worse: str) -> str:
 
 
 def systems_table(metrics: Dict[str, Any]) -> Tuple[List[str], List[List[str]]]:
-    header = ["system", "F", "P", "R", "docs/s", "words/s", "size MB", "source"]
+    with_ci = any(e.get("f_ci") for e in metrics["systems"].values())
+    header = ["system", "F", *([f"F {level(metrics)} CI"] if with_ci else []), "P", "R"]
+    header += ["docs/s", "words/s", "size MB", "source"]
     rows = []
     for name, e in metrics["systems"].items():
         rows.append(
             [
                 name,
                 fmt_score(e["f"]),
+                *([fmt_ci(e.get("f_ci"))] if with_ci else []),
                 fmt_score(e["p"]),
                 fmt_score(e["r"]),
                 fmt_number(e.get("docs_per_second")),
@@ -211,6 +176,8 @@ def markdown(metrics: Dict[str, Any], chart_name: str) -> str:
     out += [f"- {line}" for line in findings(metrics)]
     out += ["", f"![F per label, speed and size]({chart_name})", "", "## Systems", "", table(*systems_table(metrics))]
     out += ["", "## Per label (F)", "", table(*per_label_table(metrics))]
+    if metrics.get("comparisons"):
+        out += ["", f"## Comparisons ({COMPARED})", "", table(*comparisons_table(metrics))]
     out += ["", "## How this was measured", "", *[f"- {line}" for line in method_notes(metrics)], ""]
     return "\n".join(out)
 
@@ -226,7 +193,21 @@ def method_notes(metrics: Dict[str, Any]) -> List[str]:
         f"Machine: {m.get('cpus')} CPUs ({m.get('processor')}), load average {m.get('load_average')}, "
         f"Python {m.get('python')}, spaCy {m.get('spacy')}. Sizes in MB of 10^6 bytes "
         "(student: pipeline folder; teacher: GGUF file; rules: patterns file).",
+        _bootstrap_note(metrics),
     ]
+
+
+def _bootstrap_note(metrics: Dict[str, Any]) -> str:
+    b = metrics.get("bootstrap")
+    if not b:
+        return "No intervals (--bootstrap 0): the winners are the point estimates, which a small test set makes noisy."
+    return (
+        f"Intervals: {level(metrics)} percentile bootstrap over the {metrics['gold']['n_docs']} gold docs "
+        f"({b['resamples']} resamples, seed {b['seed']}), paired: every system is scored on the same resampled docs. "
+        "'A beats B' (or 'wins') only when the interval of F(A) - F(B) excludes 0, else 'no clear difference'; "
+        "p: two-sided bootstrap p-value of the difference. They show the noise of which docs are in the test set, "
+        "not of training (another seed can give another student)."
+    )
 
 
 CSS = """
@@ -251,7 +232,7 @@ def html_report(metrics: Dict[str, Any], png: bytes) -> str:
                 text = e(cell)
                 if i == 0 and cell in metrics["systems"]:
                     text = f'<span class="sw" style="background:{color_of(cell)}"></span>{text}'
-                css = {"source": "l", "winner": "l win"}.get(header[i], "")
+                css = {"source": "l", "winner": "l win", "verdict": "l win"}.get(header[i], "")
                 cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -266,127 +247,17 @@ def html_report(metrics: Dict[str, Any], png: bytes) -> str:
         table(*systems_table(metrics)),
         "<h2>Per label (F)</h2>",
         table(*per_label_table(metrics)),
+        *(
+            [f"<h2>Comparisons ({COMPARED})</h2>", table(*comparisons_table(metrics))]
+            if metrics.get("comparisons")
+            else []
+        ),
         "<h2>How this was measured</h2><ul class='note'>"
         + "".join(f"<li>{e(n)}</li>" for n in method_notes(metrics))
         + "</ul>",
         "</body></html>",
     ]
     return "\n".join(parts)
-
-
-def color_of(name: str, index: int = 0) -> str:
-    return COLORS.get(name, OTHER_COLORS[index % len(OTHER_COLORS)])
-
-
-def chart_png(metrics: Dict[str, Any], path: Path) -> bytes:
-    """Grouped bars of F per label per system (overall first), words/s and size (log scales).
-
-    Up to 4 groups: three panels side by side. More: horizontal bars with the full label names
-    on the left, speed and size stacked on the right.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    systems = metrics["systems"]
-    names = list(systems)
-    rows = label_rows(metrics)
-    shown = rows[:MAX_CHART_LABELS]
-    groups = [label for label, *_ in shown]
-    values = [[f[n] for n in names] for _, _, f, _ in shown]
-    if len(rows) != 1:  # with one label, "overall" would repeat it
-        groups.insert(0, f"overall ({metrics['task']['score']})")
-        values.insert(0, [systems[n]["f"] for n in names])
-    horizontal = len(groups) > 4
-
-    if horizontal:
-        height = max(4.8, 0.9 + len(groups) * (0.18 * len(names) + 0.2))
-        fig = plt.figure(figsize=(12, height))
-        grid = fig.add_gridspec(2, 2, width_ratios=[2.3, 1])
-        ax_f, ax_speed, ax_size = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
-    else:
-        fig, (ax_f, ax_speed, ax_size) = plt.subplots(
-            1, 3, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1.3, 1.3]}
-        )
-    width = min(0.8, 0.3 * len(groups)) / len(names)
-    for i, name in enumerate(names):
-        offset = (i - (len(names) - 1) / 2) * width
-        pos = [g + offset for g in range(len(groups))]
-        if horizontal:
-            pos = [len(groups) - 1 - g - offset for g in range(len(groups))]  # first group on top, systems in order
-        heights = [v[i] or 0.0 for v in values]
-        draw = ax_f.barh if horizontal else ax_f.bar
-        bars = draw(pos, heights, width * 0.95, label=name, color=color_of(name, i))
-        for bar, v in zip(bars, (v[i] for v in values)):
-            text = "n/a" if v is None else f"{v:.2f}"
-            if horizontal:
-                ax_f.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
-            else:
-                ax_f.text(
-                    bar.get_x() + bar.get_width() / 2,
-                    bar.get_height() + 0.015,
-                    text,
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                )
-    ticks = list(range(len(groups)))
-    labels = [_wrap(g, 40) for g in groups]
-    if horizontal:
-        ax_f.set_yticks([len(groups) - 1 - t for t in ticks])
-        ax_f.set_yticklabels(labels, fontsize=9)
-        ax_f.set_xlim(0, 1.1)
-        ax_f.set_xlabel("F (0-1)")
-        ax_f.set_ylim(-0.6, len(groups) - 0.4)
-    else:
-        ax_f.set_xticks(ticks)
-        ax_f.set_xticklabels([g.replace(" (", "\n(") for g in labels], fontsize=9)
-        ax_f.set_ylim(0, 1.08)
-        ax_f.set_xlim(-0.6, len(groups) - 0.4)
-        ax_f.set_ylabel("F (0-1)")
-    title = "F per label"
-    if len(rows) > len(shown):
-        title += f" ({len(shown)} most frequent of {len(rows)} labels)"
-    ax_f.set_title(title)
-    ax_f.spines[["top", "right"]].set_visible(False)
-    handles, legend_labels = ax_f.get_legend_handles_labels()
-    fig.legend(handles, legend_labels, loc="upper right", ncol=len(names), frameon=False, fontsize=10)
-    gold = metrics["gold"]
-    fig.suptitle(
-        f"{' vs. '.join(names)} on {gold['n_docs']} gold docs", x=0.01, ha="left", fontsize=12, fontweight="bold"
-    )
-
-    _log_bars(ax_speed, names, [systems[n].get("words_per_second") for n in names], "Speed (words/s, log)", "")
-    _log_bars(ax_size, names, [systems[n].get("size_mb") for n in names], "Size on disk (MB, log)", " MB")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path.read_bytes()
-
-
-def _wrap(label: str, width: int = 14) -> str:
-    return label if len(label) <= width else label[: width - 1] + "\u2026"
-
-
-def _log_bars(ax: Any, names: List[str], values: List[Optional[float]], title: str, unit: str) -> None:
-    known = [v for v in values if v]
-    ys = list(range(len(names)))[::-1]
-    for y, name, v, i in zip(ys, names, values, range(len(names))):
-        if v:
-            ax.barh(y, v, color=color_of(name, i), height=0.6)
-            ax.text(v, y, " " + fmt_number(v) + unit, va="center", ha="left", fontsize=8)
-        else:
-            ax.text(min(known) if known else 1, y, " n/a", va="center", ha="left", fontsize=8, color="#888")
-    ax.set_yticks(ys)
-    ax.set_yticklabels(names, fontsize=9)
-    ax.set_ylim(-0.6, len(names) - 0.4)
-    ax.set_xscale("log")
-    if known:
-        ax.set_xlim(min(known) / 3, max(known) * 30)
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
 
 
 def write_report(metrics: Dict[str, Any], out_dir: Path) -> List[Path]:
@@ -410,5 +281,8 @@ def print_summary(metrics: Dict[str, Any], output: Optional[Path] = None) -> Non
     msg.table(rows, header=header, divider=True)
     for line in findings(metrics)[1:]:
         msg.text(line)
+    if metrics.get("comparisons"):
+        header, rows = comparisons_table(metrics)
+        msg.table(rows, header=header, divider=True)
     if metrics.get("report"):
         msg.info(f"Report: {', '.join(metrics['report'])}")

@@ -34,7 +34,7 @@ def train_ceiling(
     model = best_model(cdir / "student", settings.student.dev is not None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        metrics = evaluate(settings.test, student=model, lang=settings.lang, repeats=1)
+        metrics = evaluate(settings.test, student=model, **settings.evaluation())
     metrics["n_train"] = len(docs)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     write_json_atomic(metrics_path, metrics)

@@ -30,6 +30,7 @@ renamed), and a step whose file exists is not done again (see `rounds`).
 from pathlib import Path
 from typing import Any, Dict
 
+from ..evaluation.bootstrap import find
 from ..files import count_docs, read_json
 from .rules_source import rules_entry
 
@@ -53,7 +54,8 @@ def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
     state = read_json(rdir / "state.json")
     selected = read_json(rdir / "selected.json")
     edits = read_json(rdir / "edits.json")
-    systems = read_json(rdir / "metrics.json")["systems"]
+    metrics = read_json(rdir / "metrics.json")
+    systems = metrics["systems"]
     baseline = read_json(round_dir(out, 0) / "metrics.json")["systems"]["teacher"]
     previous = sum(count_docs(round_dir(out, k) / "corrections.spacy") for k in range(1, r))
     teacher, student = systems["teacher"], systems["student"]
@@ -71,7 +73,7 @@ def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
         "student_p": student["p"],
         "student_r": student["r"],
         "teacher_f_before_corrections": baseline["f"],
-        "student_beats_teacher": (student["f"] or 0.0) > (teacher["f"] or 0.0) + margin,
+        **student_vs_teacher(metrics, margin),
         "strategy": selected["strategy"],
         "selection": selected["note"],
         "skipped_as_similar": selected["skipped_as_similar"],
@@ -92,3 +94,35 @@ def round_entry(out: Path, r: int, margin: float) -> Dict[str, Any]:
         entry["teacher_llm_calls"] = llm.get("llm_calls")
         entry["teacher_cache_hits"] = llm.get("cache_hits")
     return entry
+
+
+def student_vs_teacher(metrics: Dict[str, Any], margin: float) -> Dict[str, Any]:
+    """Does the student beat the teacher? With intervals: when the lower end of the paired interval
+    of student F - teacher F is above the margin (a clear win); without (bootstrap = 0, or metrics
+    written before intervals existed): when student F > teacher F + margin."""
+    teacher, student = metrics["systems"]["teacher"], metrics["systems"]["student"]
+    ahead = (student["f"] or 0.0) > (teacher["f"] or 0.0) + margin
+    c = find(metrics, "student", "teacher")
+    if c is None:
+        return {"student_beats_teacher": ahead, "student_ahead": ahead, "stop_rule": "point estimates"}
+    return {
+        "student_beats_teacher": c["ci"][0] > margin,
+        "student_ahead": ahead,
+        "stop_rule": f"paired {100 * metrics['bootstrap']['confidence']:g}% interval",
+        "confidence": metrics["bootstrap"]["confidence"],
+        "student_f_ci": student.get("f_ci"),
+        "teacher_f_ci": teacher.get("f_ci"),
+        "delta_f": c["delta_f"],
+        "delta_ci": c["ci"],
+        "p_value": c["p_value"],
+    }
+
+
+def beat_text(entry: Dict[str, Any], margin: float) -> str:
+    """'F 0.300 vs 0.100, difference +0.200 (95% CI +0.120 to +0.280; margin 0.0)'."""
+    text = f"F {entry['student_f']:.3f} vs {entry['teacher_f']:.3f}"
+    if entry.get("delta_ci"):
+        lo, hi = entry["delta_ci"]
+        level = f"{100 * entry['confidence']:g}%"
+        return text + f", difference {entry['delta_f']:+.3f} ({level} CI {lo:+.3f} to {hi:+.3f}; margin {margin})"
+    return text + f" (margin {margin}; no intervals)"

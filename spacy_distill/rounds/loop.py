@@ -33,7 +33,7 @@ from ..task import Task, detect_task
 from ..teacher.annotate import load_teacher, teacher_pipe
 from .ceiling import train_ceiling
 from .examples import round_teacher_config
-from .layout import ROUNDS_FILE, is_finished, round_dir, round_entry
+from .layout import ROUNDS_FILE, beat_text, is_finished, round_dir, round_entry
 from .preannotate import choose, vote_source, with_annotations
 from .report import print_round
 from .rules_source import propose_round_rules, rules_for_round
@@ -170,10 +170,7 @@ class Loop:
     def stop_reason(self) -> str:
         last = self.rounds[-1] if self.rounds else None
         if last and self.s.stop_when_beaten and last["student_beats_teacher"]:
-            return (
-                f"the student beats the teacher: F {last['student_f']:.3f} vs {last['teacher_f']:.3f} "
-                f"(margin {self.s.margin}) after {last['n_corrected']} corrected docs"
-            )
+            return f"the student beats the teacher: {beat_text(last, self.s.margin)} after {last['n_corrected']} corrected docs"
         n_corrected = last["n_corrected"] if last else 0
         if n_corrected >= self.s.budget:
             return f"the budget of {self.s.budget} corrected docs is spent"
@@ -377,9 +374,7 @@ class Loop:
     def _evaluate(self, teacher_config: Path, student: Optional[Path], rules: Optional[Path]) -> Dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return evaluate(
-                self.s.test, teacher=teacher_config, student=student, rules=rules, lang=self.s.lang, repeats=1
-            )
+            return evaluate(self.s.test, teacher=teacher_config, student=student, rules=rules, **self.s.evaluation())
 
     def propose_rules(self, r: int) -> Dict[str, Any]:
         propose_round_rules(self.s, self.rdir(r), self.corrections_files(r), self.store, self.verbose)

@@ -1,23 +1,20 @@
-"""The loop's report: report.md and learning_curve.png (matplotlib), and the projection.
+"""The loop's report: report.md and learning_curve.png (matplotlib) with the projection (`projection`).
 
-Projection: how many corrected docs would reach a target F, from the student's learning
-curve. We fit a power law F(n) = a - b * n^(-c) (the usual shape of a learning curve;
-least squares over a grid of c in [0.05, 1.5], with a and b solved exactly for each c; b > 0
-and a <= 1)
-when there are at least 3 rounds, and a log-linear curve F(n) = a + b * ln(n) (2 rounds, or
-if the power law does not fit). The report says which was used. Both are extrapolations
-from few noisy points: read them as orders of magnitude.
+The student's and the teacher's F carry their bootstrap intervals (bands on the curve); the
+student beats the teacher only when the paired interval of the difference is above the margin
+(`layout.student_vs_teacher`).
 """
 
-import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from wasabi import msg
 
 from ..files import write_json_atomic
 from ..task import Task
-from .layout import ROUNDS_FILE
+from .layout import ROUNDS_FILE, beat_text
+from .projection import MAX_FACTOR, predict, projection
+from .projection import __doc__ as projection_doc
 
 COLORS = {
     "teacher": "#7b5ea7",
@@ -28,107 +25,6 @@ COLORS = {
     "none": "#c44e52",
 }
 SOURCE_NAMES = {"none": "none (no pre-annotation)"}
-MAX_FACTOR = 50  # beyond 50x the docs corrected so far, a projection is not given as a number
-
-
-def fit_power_law(ns: Sequence[float], fs: Sequence[float]) -> Optional[Dict[str, float]]:
-    """a, b, c of F = a - b * n^-c minimising squared error (None if no increasing fit)."""
-    import numpy
-
-    n = numpy.asarray(ns, dtype=float)
-    f = numpy.asarray(fs, dtype=float)
-    if len(n) < 3 or len(set(ns)) < 3:
-        return None
-    best = None
-    for c in numpy.linspace(0.05, 1.5, 146):  # learning curves have c well below 1.5; more is a step, not a curve
-        x = n ** (-c)
-        design = numpy.stack([numpy.ones_like(x), -x], axis=1)
-        (a, b), *_ = numpy.linalg.lstsq(design, f, rcond=None)
-        if b <= 0:
-            continue
-        if a > 1.0:  # F cannot pass 1: refit b with a = 1
-            a = 1.0
-            b = float(numpy.dot(1.0 - f, x) / numpy.dot(x, x))
-            if b <= 0:
-                continue
-        sse = float(numpy.sum((a - b * x - f) ** 2))
-        if best is None or sse < best["sse"]:
-            best = {"a": float(a), "b": float(b), "c": float(c), "sse": sse}
-    return best
-
-
-def fit_log_linear(ns: Sequence[float], fs: Sequence[float]) -> Optional[Dict[str, float]]:
-    import numpy
-
-    if len(set(ns)) < 2:
-        return None
-    x = numpy.log(numpy.asarray(ns, dtype=float))
-    f = numpy.asarray(fs, dtype=float)
-    b, a = numpy.polyfit(x, f, 1)
-    if b <= 0:
-        return None
-    return {"a": float(a), "b": float(b), "sse": float(numpy.sum((a + b * x - f) ** 2))}
-
-
-def predict(fit: Dict[str, Any], n: float) -> float:
-    if fit["model"] == "power":
-        return fit["a"] - fit["b"] * n ** (-fit["c"])
-    return fit["a"] + fit["b"] * math.log(n)
-
-
-def docs_for(fit: Dict[str, Any], target: float) -> Optional[float]:
-    """Corrected docs at which the fitted curve reaches target (None: never)."""
-    if fit["model"] == "power":
-        if target >= fit["a"]:
-            return None
-        return (fit["b"] / (fit["a"] - target)) ** (1.0 / fit["c"])
-    return math.exp((target - fit["a"]) / fit["b"])
-
-
-def projection(rounds: List[Dict[str, Any]], target: Optional[float]) -> Dict[str, Any]:
-    """The fitted curve and how many corrected docs it says reach `target`."""
-    points = [
-        (e["n_corrected"], e["student_f"]) for e in rounds if e.get("student_f") is not None and e["n_corrected"] > 0
-    ]
-    ns, fs = [p[0] for p in points], [p[1] for p in points]
-    fit: Optional[Dict[str, Any]] = None
-    power = fit_power_law(ns, fs)
-    if power is not None:
-        fit = {"model": "power", "formula": f"F = {power['a']:.3f} - {power['b']:.3f} * n^-{power['c']:.2f}", **power}
-    else:
-        log = fit_log_linear(ns, fs)
-        if log is not None:
-            fit = {"model": "log-linear", "formula": f"F = {log['a']:.3f} + {log['b']:.4f} * ln(n)", **log}
-    out: Dict[str, Any] = {"points": len(points), "fit": fit, "target_f": target}
-    if fit is None:
-        out["note"] = "no projection: " + ("fewer than 2 rounds" if len(points) < 2 else "the student's F did not rise")
-        return out
-    if target is None:
-        out["note"] = "no target F to project to"
-        return out
-    n_now = max(ns)
-    needed = docs_for(fit, target)
-    if needed is not None:
-        needed = round(needed, 6)  # 200.0000001 is 200 docs
-    if needed is None:
-        out["note"] = f"the fitted curve levels off at F {fit['a']:.3f}, below the target {target:.3f}"
-    elif needed <= n_now:
-        out["docs_needed"] = math.ceil(needed)
-        out["note"] = (
-            f"the fitted curve reaches F {target:.3f} at about {math.ceil(needed)} corrected docs (already passed)"
-        )
-    elif needed > MAX_FACTOR * n_now:
-        out["note"] = (
-            f"the fitted curve reaches F {target:.3f} only beyond {MAX_FACTOR}x the {n_now} docs corrected so far"
-        )
-    else:
-        out["docs_needed"] = math.ceil(needed)
-        out["more_docs"] = math.ceil(needed - n_now)
-        out["note"] = (
-            f"the fitted curve reaches F {target:.3f} at about {math.ceil(needed)} corrected docs, "
-            f"{math.ceil(needed - n_now)} more than the {n_now} so far"
-        )
-    return out
 
 
 def target_of(rounds: List[Dict[str, Any]], settings: Any, ceiling: Optional[float]) -> Optional[float]:
@@ -175,15 +71,23 @@ def findings(
     last = rounds[-1]
     lines = []
     won = next((e for e in rounds if e["student_beats_teacher"]), None)
+    margin = getattr(settings, "margin", 0.0)
     if won:
         lines.append(
             f"The student beat the teacher in round {won['round']}, after {won['n_corrected']} corrected docs: "
-            f"F {won['student_f']:.3f} vs {won['teacher_f']:.3f} (margin {getattr(settings, 'margin', 0.0)})."
+            f"{beat_text(won, margin)}."
         )
     else:
+        clearly = "clearly beaten" if last.get("delta_ci") else "beaten"
         lines.append(
-            f"After {len(rounds)} rounds and {last['n_corrected']} corrected docs the student (F {last['student_f']:.3f}) "
-            f"has not beaten the teacher (F {last['teacher_f']:.3f}) by the margin {getattr(settings, 'margin', 0.0)}."
+            f"After {len(rounds)} rounds and {last['n_corrected']} corrected docs the student has not {clearly} "
+            f"the teacher: {beat_text(last, margin)}."
+        )
+    noisy = [e["round"] for e in rounds if e.get("student_ahead") and not e["student_beats_teacher"]]
+    if noisy:
+        lines.append(
+            f"The student was ahead but not clearly in round{'s' if len(noisy) > 1 else ''} "
+            f"{', '.join(map(str, noisy))}: the interval of the difference did not lie above the margin."
         )
     start = rounds[0].get("teacher_f_before_corrections")
     if start is not None:
@@ -231,6 +135,12 @@ def findings(
     return lines
 
 
+def _delta(e: Dict[str, Any]) -> str:
+    """'+0.041 (-0.020 to +0.100)'; the point difference alone without intervals."""
+    delta = f"{e['student_f'] - e['teacher_f']:+.3f}"
+    return delta if not e.get("delta_ci") else f"{delta} ({e['delta_ci'][0]:+.3f} to {e['delta_ci'][1]:+.3f})"
+
+
 def markdown(
     rounds: List[Dict[str, Any]], settings: Any, task: Task, baseline, ceiling_f, proj, final, png_name
 ) -> str:
@@ -243,7 +153,7 @@ def markdown(
     out += [f"- {line}" for line in findings(rounds, settings, baseline, ceiling_f, proj, final)]
     out += ["", f"![learning curve]({png_name})", "", "## Rounds", ""]
     sources = sorted({s for e in rounds for s in e.get("edits_per_doc_by_source", {})})
-    header = ["round", "corrected", "teacher F", "student F", "shown", "edits/doc shown"]
+    header = ["round", "corrected", "teacher F", "student F", "student - teacher (CI)", "shown", "edits/doc shown"]
     header += [f"edits/doc {s}" for s in sources] + ["select s", "pre-annotate s", "correct s", "train s", "evaluate s"]
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "---|" * len(header))
@@ -254,6 +164,7 @@ def markdown(
             str(e["n_corrected"]),
             fmt(e["teacher_f"]),
             fmt(e["student_f"]),
+            _delta(e),
             e["suggested_by"],
             fmt(e["edits_per_doc"], 2),
         ]
@@ -271,7 +182,7 @@ def markdown(
         "boundary fixes, categories toggled). With the simulated expert the counts are exact; a person "
         "shown one source may be anchored by it."
     )
-    out.append("- Projection: " + " ".join(__doc__.split("Projection: ", 1)[1].split()))
+    out.append("- Projection: " + " ".join(projection_doc.split("curve. ", 1)[1].split()))
     return "\n".join(out) + "\n"
 
 
@@ -293,6 +204,12 @@ def chart(
     ax.plot(ns, [e["student_f"] for e in rounds], "o-", color=COLORS["student"], label="student")
     teacher_label = "teacher (corrections as few-shot examples)" if teacher_learns else "teacher (static examples)"
     ax.plot(ns, [e["teacher_f"] for e in rounds], "s--", color=COLORS["teacher"], label=teacher_label)
+    for who in ("student", "teacher"):
+        known = [e for e in rounds if e.get(f"{who}_f_ci")]
+        if known:
+            level = f"{100 * known[-1]['confidence']:g}%"
+            xs, lo, hi = zip(*((e["n_corrected"], *e[f"{who}_f_ci"]) for e in known))
+            ax.fill_between(xs, lo, hi, color=COLORS[who], alpha=0.15, linewidth=0, label=f"{who} {level} interval")
     if baseline_f is not None and teacher_learns:
         ax.axhline(baseline_f, color=COLORS["teacher"], linestyle=":", linewidth=1, label="teacher before corrections")
     if any("rules_kept" in e for e in rounds):  # proposed from the corrections: a curve
@@ -394,9 +311,11 @@ def write_loop_report(
 def print_round(e: Dict[str, Any]) -> None:
     """One line per finished round, while the loop runs."""
     verdict = "student wins" if e["student_beats_teacher"] else "teacher ahead"
+    if not e["student_beats_teacher"] and e["student_f"] > e["teacher_f"]:
+        verdict = "student ahead, not clearly" if e.get("delta_ci") else "student ahead, not by the margin"
     msg.good(
         f"Round {e['round']}: {e['n_corrected']} corrected docs; teacher F {e['teacher_f']:.3f}, "
-        f"student F {e['student_f']:.3f} ({verdict}); {e['edits_per_doc']:.2f} edits per doc on "
+        f"student F {e['student_f']:.3f}, student - teacher {_delta(e)}: {verdict}; {e['edits_per_doc']:.2f} edits per doc on "
         f"{e['suggested_by']}'s suggestions; {e['seconds']['total']:.0f}s"
     )
 
@@ -409,6 +328,8 @@ def print_summary(summary: Dict[str, Any]) -> None:
             e["n_corrected"],
             f"{e['teacher_f']:.3f}",
             f"{e['student_f']:.3f}",
+            _delta(e),
+            "yes" if e["student_beats_teacher"] else "no",
             e["suggested_by"],
             f"{e['edits_per_doc']:.2f}",
             f"{e['seconds']['total']:.0f}",
@@ -417,7 +338,10 @@ def print_summary(summary: Dict[str, Any]) -> None:
     ]
     if rows:
         msg.table(
-            rows, header=("round", "corrected", "teacher F", "student F", "shown", "edits/doc", "seconds"), divider=True
+            rows,
+            header=("round", "corrected", "teacher F", "student F", "student - teacher (CI)", "beats", "shown")
+            + ("edits/doc", "seconds"),
+            divider=True,
         )
     if summary["status"] == "waiting":
         msg.warn(summary["reason"])

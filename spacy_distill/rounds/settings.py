@@ -5,7 +5,9 @@
     test = "assets/fashion_brands/test.jsonl"    # gold test set (any format `import` reads, or .spacy)
     batch_size = 50                              # docs per round
     budget = 600                                 # corrected docs at most
-    margin = 0.0                                 # stop when student F > teacher F + margin
+    margin = 0.0                                 # stop when the student's F is clearly above the teacher's + margin
+    confidence = 0.95                            # ... clearly: the lower end of this paired interval
+    bootstrap = 1000                             # resamples of the test docs for the intervals (0: point estimates)
     pre_annotate = "best"                        # teacher, student, vote or best
     rules = "assets/fashion_brands/patterns.jsonl"  # fixed patterns (null: none)
     propose_rules = true                         # propose rules from the corrections each round
@@ -70,6 +72,8 @@ class LoopSettings:
     batch_size: int = 50
     budget: int = 600
     margin: float = 0.0
+    confidence: float = 0.95  # the student beats the teacher when the paired interval of the difference is above margin
+    bootstrap: int = 1000  # resamples of the test docs for the intervals (0: none; the point estimates decide)
     stop_when_beaten: bool = True
     max_rounds: int = 0
     seed: int = 0
@@ -81,6 +85,16 @@ class LoopSettings:
     rules_no_llm: bool = False
     ceiling: Optional[Path] = None  # gold training data: a student trained on all of it is the ceiling
     raw: Any = None  # the config as read (a thinc Config)
+
+    def evaluation(self) -> Dict[str, Any]:
+        """`evaluate`'s options for the test set: one pass, the loop's intervals."""
+        return {
+            "lang": self.lang,
+            "repeats": 1,
+            "bootstrap": self.bootstrap,
+            "seed": self.seed,
+            "confidence": self.confidence,
+        }
 
 
 LOOP_KEYS = {
@@ -95,6 +109,8 @@ LOOP_KEYS = {
     "batch_size",
     "budget",
     "margin",
+    "confidence",
+    "bootstrap",
     "stop_when_beaten",
     "max_rounds",
     "seed",
@@ -187,6 +203,10 @@ def check(s: LoopSettings, where: str) -> None:
         fail(f"[loop] budget must be at least 1, got {s.budget}")
     if s.pre_annotate not in MODES:
         fail(f"[loop] pre_annotate must be one of {', '.join(MODES)}, got {s.pre_annotate!r}")
+    if not 0.0 < s.confidence < 1.0:
+        fail(f"[loop] confidence must be between 0 and 1 (e.g. 0.95), got {s.confidence}")
+    if s.bootstrap < 0:
+        fail(f"[loop] bootstrap must be 0 (no intervals) or a number of resamples, got {s.bootstrap}")
     if not 0.0 <= s.rules_min_precision <= 1.0:
         fail(f"[loop] rules_min_precision must be between 0 and 1, got {s.rules_min_precision}")
     if s.student.max_steps < 1:

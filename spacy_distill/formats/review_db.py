@@ -16,9 +16,20 @@ from .registry import Format, register
 
 
 def is_review_db(path: Path) -> bool:
+    """A review database, or a file that claims to be one (.db, SQLite header): read() says what is wrong with it."""
     from ..review_app.tables import is_review_db as check  # plain sqlite3: no import of the review app
 
-    return check(path)
+    if path.is_dir():
+        return False
+    return path.suffix.lower() == ".db" or check(path) or _sqlite_header(path)
+
+
+def _sqlite_header(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def read(path: Path) -> Iterator[Correction]:
@@ -32,9 +43,13 @@ def read(path: Path) -> Iterator[Correction]:
         finally:
             db.close()
     except ReviewError as e:
+        if "not a review database" in str(e):
+            raise FormatError(
+                f"{path}: not a review database of `spacy-distill review`; if it was one, it is truncated or corrupt"
+            ) from None
         raise FormatError(str(e)) from None
     except sqlite3.Error as e:
-        raise FormatError(f"{path}: cannot read the review database ({e})") from None
+        raise FormatError(f"{path}: not a readable review database; is it truncated or corrupt? ({e})") from None
     for a in answers:
         text = a["text"]
         source = f"{path}:answer {a['id']} (doc {a['doc_id']})"

@@ -136,7 +136,9 @@ def import_cli(
         "--on-error",
         help="Bad records: fail (import nothing, list them all) or skip (import the others, list and count the bad)",
     ),
-    skip: int = typer.Option(0, "--skip", help="Leave out the first N docs (e.g. those of a dev split made with --limit)"),
+    skip: int = typer.Option(
+        0, "--skip", help="Leave out the first N docs (e.g. those of a dev split made with --limit)"
+    ),
     limit: int = typer.Option(0, "--limit", help="Keep at most N docs (0: all); with --skip, e.g. a dev split"),
 ):
     """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`.
@@ -145,9 +147,10 @@ def import_cli(
     `import all.jsonl dev.spacy --limit 100` and `import all.jsonl train.spacy --skip 100`.
     """
     from .corpus.corrections import import_corrections
-    from .corpus.summary import print_summary
+    from .corpus.summary import print_error, print_summary
+    from .errors import DistillError
 
-    with fail_cleanly():
+    try:
         stats = import_corrections(
             input,
             output,
@@ -166,6 +169,9 @@ def import_cli(
             skip=skip,
             limit=limit,
         )
+    except DistillError as e:  # its message may list many bad records: lines kept whole
+        print_error(e)
+        raise typer.Exit(1) from None
     print_summary(stats, output)
 
 

@@ -1,9 +1,10 @@
-"""The import's summary on the terminal."""
+"""The import's summary and errors on the terminal."""
 
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
-from wasabi import msg
+from wasabi import color, msg
 
 from ..formats.common import Rejected
 from .checks import SHOWN, rejected_message
@@ -40,3 +41,9 @@ def print_summary(stats: Dict[str, Any], output: Path) -> None:
         more = " (all of them in --stats-json)" if stats["skipped"] > SHOWN else ""
         msg.warn(f"Skipped {stats['skipped']} bad records (--on-error skip){more}:")
         msg.text(rejected_message([Rejected(r["source"], r["reason"]) for r in stats["skipped_records"]]))
+
+
+def print_error(error: Exception) -> None:
+    """An error as `✘ message`, its lines kept whole (no wrapping: a long path stays on one line)."""
+    first, *rest = str(error).split("\n")
+    print(color(f"\u2718 {first}", fg="red", bold=True), *rest, sep="\n", file=sys.stdout, flush=True)

@@ -30,7 +30,6 @@ from .common import (
     check_span_text,
     get,
     guarded,
-    parse_json,
     read_json_array,
     read_text,
     span_from_dict,
@@ -190,7 +189,12 @@ def _corrections(record: Any, source: str, types: Dict[str, str], text_field: Op
 
 def _questions(settings_path: Path) -> List[Dict[str, Any]]:
     """The questions of an Argilla settings.json."""
-    data = parse_json(read_text(settings_path), str(settings_path))
+    try:
+        data = json.loads(read_text(settings_path))
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{settings_path}:{e.lineno}: not valid JSON ({e.msg}); is the file truncated?") from None
+    except (RecursionError, ValueError):
+        raise FormatError(f"{settings_path}: not readable JSON") from None
     questions = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(questions, list) or not all(
         isinstance(q, dict)

@@ -1,9 +1,10 @@
 """CoNLL / BIO files (token, optional columns, a tag; blank line between sentences).
 
 Tags are IOB (O, B-, I-; an I- after O begins an entity, as spaCy's converter
-reads it), or IOBES / BILUO (E- or L- ends an entity, S- or U- is a one-token
-entity), checked strictly: an entity that is not closed, or a tag that
-continues no entity, rejects its doc with the line. Whitespace-only lines count
+reads it), or, in a file with any E-, S-, L- or U- tag, IOBES / BILUO (E- or L-
+ends an entity, S- or U- is a one-token entity), checked strictly: an entity
+that is not closed, or a tag that continues no entity, rejects its doc with
+the line. Whitespace-only lines count
 as sentence breaks (WNUT-17 uses a lone tab). One doc per sentence, or per
 `-DOCSTART-` section when the file has them; a doc's text is its tokens joined
 by single spaces.
@@ -36,11 +37,13 @@ class RawDoc:
 
 
 def read(path: Path) -> Iterator[Record]:
-    for raw in _raw_docs(path):
+    docs = _raw_docs(path)
+    iobes = any(tag[0] in "ELSU" for raw in docs for sentence in raw.sentences for _, tag, _ in sentence)
+    for raw in docs:
         source = f"{path}:{raw.start}"
         if raw.problem is None:
             try:
-                yield _correction(raw, source)
+                yield _correction(raw, source, iobes)
                 continue
             except FormatError as e:
                 raw.problem = str(e)
@@ -78,7 +81,7 @@ def _raw_docs(path: Path) -> List[RawDoc]:
     return docs
 
 
-def _correction(raw: RawDoc, source: str) -> Correction:
+def _correction(raw: RawDoc, source: str, iobes: bool) -> Correction:
     path = source.rsplit(":", 1)[0]
     words = [word for sentence in raw.sentences for word, _, _ in sentence]
     offsets, pos = [], 0
@@ -88,7 +91,7 @@ def _correction(raw: RawDoc, source: str) -> Correction:
     spans: List[SpanAnn] = []
     first = 0
     for sentence in raw.sentences:
-        for start, end, label in _entities(sentence, path):
+        for start, end, label in _entities(sentence, path, iobes):
             spans.append(SpanAnn(offsets[first + start][0], offsets[first + end][1], label))
         first += len(sentence)
     return Correction(
@@ -100,10 +103,13 @@ def _correction(raw: RawDoc, source: str) -> Correction:
     )
 
 
-def _entities(sentence: List[Token], path: str) -> List[Tuple[int, int, str]]:
-    """(first token, last token, label) of a sentence's entities; FormatError naming the line of a bad tag."""
+def _entities(sentence: List[Token], path: str, iobes: bool) -> List[Tuple[int, int, str]]:
+    """(first token, last token, label) of a sentence's entities; FormatError naming the line of a bad tag.
+
+    iobes: the file's tags are IOBES/BILUO (it has E-, S-, L- or U- tags), so B- must be closed.
+    """
     tags = [tag for _, tag, _ in sentence]
-    if all(tag[0] in "BIO" for tag in tags):
+    if not iobes:
         tags = iob_to_biluo(tags)
     else:
         tags = [IOBES_TO_BILUO.get(tag[0], tag[0]) + tag[1:] for tag in tags]

@@ -114,7 +114,7 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
     if view == "spans_manual" and correction.span_key is None:
         correction.span_key = "sc"
     has_cats = "options" in task or "accept" in task or ("label" in task and view not in BINARY_SPAN_VIEWS)
-    if "spans" in task or not has_cats:
+    if "spans" in task:  # no spans and no categories: the record says nothing (rejected by the import)
         correction.spans = [_span(obj, text, tokens, source) for obj in get(task, "spans", list, source, [])]
         correction.binary = view in BINARY_SPAN_VIEWS
     if "options" in task or "accept" in task:  # without options, the other labels come from the rest of the data

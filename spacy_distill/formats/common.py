@@ -202,6 +202,8 @@ def _checked(obj: Any, raw: str, source: str) -> Any:
 
 def get(obj: Dict[str, Any], key: str, kind: Any, source: str, default: Any = ..., what: str = "") -> Any:
     """obj[key], checked against kind (a type or tuple of types); missing -> default or error."""
+    if not isinstance(obj, dict):
+        raise FormatError(f"{source}: {what}expected an object with {key!r}, got {type(obj).__name__} {obj!r:.60}")
     if key not in obj or obj[key] is None:
         if default is ...:
             raise FormatError(f"{source}: {what}no field {key!r}")

@@ -116,12 +116,14 @@ def read(path: Path) -> Iterator[Record]:
         r
         for _, task in tasks
         if isinstance(task, dict)
-        for a in (task.get("annotations") or []) + (task.get("predictions") or [])
+        for key in ("annotations", "predictions")
+        if isinstance(task.get(key), list)
+        for a in task[key]
         if isinstance(a, dict) and isinstance(a.get("result"), list)
         for r in a["result"]
-        if isinstance(r, dict)
+        if isinstance(r, dict) and isinstance(r.get("type"), str)
     ]
-    types = {r.get("type") for r in results}
+    types = {r["type"] for r in results}
     has_spans, has_cats = "labels" in types or "choices" not in types, "choices" in types
     control = _span_control(path, results)
     for line, task in tasks:
@@ -146,7 +148,7 @@ def _span_control(path: Path, results: List[Dict[str, Any]]) -> Optional[str]:
         except ElementTree.ParseError as e:
             raise FormatError(f"{config}: not a readable labelling config ({e})") from None
         return names[0] if len(names) == 1 else None
-    used = Counter(r.get("from_name") for r in results if r.get("type") == "labels")
+    used = Counter(r.get("from_name") for r in results if r["type"] == "labels" and isinstance(r.get("from_name"), str))
     return used.most_common(1)[0][0] if used else None
 
 

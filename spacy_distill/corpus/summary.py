@@ -12,7 +12,7 @@ from .checks import SHOWN, rejected_message
 
 def print_summary(stats: Dict[str, Any], output: Path) -> None:
     """The import's numbers: docs, answers, labels, conflicts, drops, and where the problems are."""
-    msg.good(f"Imported {stats['docs']} docs from {stats['records']} records -> {output}")
+    say(f"\u2714 Imported {stats['docs']} docs from {stats['records']} records -> {output}", "green")
     answers = stats["answers"]
     rows = [
         ("complete / partial docs", f"{stats['complete']} / {stats['partial']}"),
@@ -31,16 +31,22 @@ def print_summary(stats: Dict[str, Any], output: Path) -> None:
         rows.append(("docs left out by --skip/--limit", stats["outside_split"]))
     msg.table(rows)
     for line in stats["problems"]:
-        msg.text(f"  {line}")
+        say(f"  {line}")
     if answers.get("none"):
-        msg.warn(
-            f"{answers['none']} of {stats['records']} records have no answer (not annotated, e.g. tasks as "
-            "`export` writes them): they are not gold; import the tool's export after annotation"
+        say(
+            f"\u26a0 {answers['none']} of {stats['records']} records have no answer (not annotated, e.g. tasks as "
+            "`export` writes them): they are not gold; import the tool's export after annotation",
+            "yellow",
         )
     if stats["skipped"]:
         more = " (all of them in --stats-json)" if stats["skipped"] > SHOWN else ""
-        msg.warn(f"Skipped {stats['skipped']} bad records (--on-error skip){more}:")
-        msg.text(rejected_message([Rejected(r["source"], r["reason"]) for r in stats["skipped_records"]]))
+        say(f"\u26a0 Skipped {stats['skipped']} bad records (--on-error skip){more}:", "yellow")
+        say(rejected_message([Rejected(r["source"], r["reason"]) for r in stats["skipped_records"]]))
+
+
+def say(text: str, fg: str = "") -> None:
+    """A line (or lines) as is: no wrapping, so a file name and its line number stay together."""
+    print(color(text, fg=fg) if fg else text, flush=True)
 
 
 def print_error(error: Exception) -> None:

@@ -16,20 +16,34 @@ from .registry import Format, register
 
 
 def is_review_db(path: Path) -> bool:
-    """A review database, or a file that claims to be one (.db, SQLite header): read() says what is wrong with it."""
+    """A review database, or a damaged one (read() then says so); not another tool's healthy SQLite file."""
     from ..review_app.tables import is_review_db as check  # plain sqlite3: no import of the review app
 
-    if path.is_dir():
+    if path.is_dir() or not path.exists():
         return False
-    return path.suffix.lower() == ".db" or check(path) or _sqlite_header(path)
+    return check(path) or is_damaged_database(path)
 
 
-def _sqlite_header(path: Path) -> bool:
+def is_damaged_database(path: Path) -> bool:
+    """A .db file or a file with SQLite's header that SQLite cannot read (truncated, corrupt)."""
     try:
         with path.open("rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
+            header = f.read(100)
     except OSError:
         return False
+    if not header.startswith(b"SQLite format 3\x00"):
+        return path.suffix.lower() == ".db"
+    if len(header) < 100:
+        return True
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        try:
+            con.execute("SELECT name FROM sqlite_master").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return True
+    return False
 
 
 def read(path: Path) -> Iterator[Correction]:

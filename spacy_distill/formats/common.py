@@ -164,8 +164,13 @@ def read_json_array(path: Path) -> Iterator[Tuple[int, Any]]:
             i += 1
         return i
 
+    counted = [0, 1]  # position, its line: lines are counted on from the last position asked, not from 0
+
     def line(i: int) -> int:
-        return text.count("\n", 0, i) + 1
+        if i < counted[0]:
+            counted[:] = [0, 1]
+        counted[:] = [i, counted[1] + text.count("\n", counted[0], i)]
+        return counted[1]
 
     i = skip(0)
     if text[i] != "[":

@@ -128,12 +128,29 @@ def import_cli(
     label_column: Optional[str] = typer.Option(None, "--label-column", help="CSV/TSV: category column"),
     spans_column: Optional[str] = typer.Option(None, "--spans-column", help="CSV/TSV: column of character offsets"),
     span_label: str = typer.Option("SPAN", "--span-label", help="CSV/TSV: label of the spans in --spans-column"),
-    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the import's counts here"),
+    stats_json: Optional[Path] = typer.Option(
+        None, "--stats-json", help="Write the import's counts (and every skipped record with its reason) here"
+    ),
+    on_error: str = typer.Option(
+        "fail",
+        "--on-error",
+        help="Bad records: fail (import nothing, list them all) or skip (import the others, list and count the bad)",
+    ),
+    skip: int = typer.Option(
+        0, "--skip", help="Leave out the first N docs (e.g. those of a dev split made with --limit)"
+    ),
+    limit: int = typer.Option(0, "--limit", help="Keep at most N docs (0: all); with --skip, e.g. a dev split"),
 ):
-    """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`."""
-    from .corpus.corrections import import_corrections, print_summary
+    """Turn corrections from an annotation tool (or a CoNLL/CSV corpus) into gold docs for `spacy train`.
 
-    with fail_cleanly():
+    Tasks nobody answered count as not annotated, never gold. A dev split without sed:
+    `import all.jsonl dev.spacy --limit 100` and `import all.jsonl train.spacy --skip 100`.
+    """
+    from .corpus.corrections import import_corrections
+    from .corpus.summary import print_error, print_summary
+    from .errors import DistillError
+
+    try:
         stats = import_corrections(
             input,
             output,
@@ -148,7 +165,13 @@ def import_cli(
             label_column=label_column,
             spans_column=spans_column,
             span_label=span_label,
+            on_error=on_error,
+            skip=skip,
+            limit=limit,
         )
+    except DistillError as e:  # its message may list many bad records: lines kept whole
+        print_error(e)
+        raise typer.Exit(1) from None
     print_summary(stats, output)
 
 
@@ -228,7 +251,9 @@ def simulate_cli(
     gold: Path = typer.Argument(
         ..., help="Gold docs (.spacy, e.g. from `import`), matched to the teacher docs by text"
     ),
-    output: Path = typer.Argument(..., help="Corrections in the review tool's format (default Prodigy .jsonl)"),
+    output: Path = typer.Argument(
+        ..., help="Corrections as the review tool exports a person's accepted work (default Prodigy .jsonl)"
+    ),
     to: str = typer.Option("prodigy", "--to", help=f"The tool: {TOOLS}"),
     stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the edit counts here"),
 ):

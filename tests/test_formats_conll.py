@@ -13,7 +13,7 @@ def test_conll_sentences_and_lone_tab_breaks(tmp_path):
     path = tmp_path / "train.conll"
     path.write_bytes(CONLL.replace("\n", "\r\n").encode("utf8"))
     docs, stats = load_corrections(path, NLP)
-    assert [d.text for d in docs] == ["Empire State rocks ", "Hi Bob "]
+    assert [d.text for d in docs] == ["Empire State rocks", "Hi Bob"]  # no stray space at the end
     assert [spans_of(d) for d in docs] == [[(0, 12, "location")], [(3, 6, "person")]]
     assert [d.user_data["corrections"]["sources"] for d in docs] == [[f"{path}:1"], [f"{path}:5"]]
     assert stats.complete == 2
@@ -23,7 +23,7 @@ def test_conll_docstart_sections(tmp_path):
     path = tmp_path / "docs.iob"
     path.write_text("-DOCSTART- -X- O O\n\nA O\nB B-X\n\nC O\n-DOCSTART- -X- O O\n\nD B-Y\n", encoding="utf8")
     docs, _ = load_corrections(path, NLP, "conll")
-    assert [d.text for d in docs] == ["A B C ", "D "]
+    assert [d.text for d in docs] == ["A B C", "D"]
     assert [d.user_data["corrections"]["sources"][0].rsplit(":", 1)[1] for d in docs] == ["3", "9"]
 
 

@@ -121,7 +121,7 @@ def test_choices_are_categories(tmp_path):
         ),
         (
             '[\n\n{"data": {"text": "abc"}, "annotations": [{"result": [{"type": "labels", "value": {"start": 0, "end": 7, "labels": ["X"]}}]}]}]',
-            "export.json:3: span \\[0, 7\\) 'X' is outside the text",
+            "export.json:3: annotation 1: span \\[0, 7\\) 'X' is outside the text",
         ),
         ('{"data": {"text": "abc"}}', "export.json:1: expected a JSON array"),
     ],

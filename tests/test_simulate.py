@@ -92,3 +92,49 @@ def test_no_overlap_between_teacher_and_gold_is_an_error(tmp_path):
     gold = _docbin(nlp, [("c d", [], {})], tmp_path / "g.spacy")
     with pytest.raises(FormatError, match="none of the 1 teacher docs"):
         simulate_corrections(teacher, gold, tmp_path / "out.jsonl")
+
+
+def _ner_and_cats_docbins(nlp, tmp_path, cats: bool):
+    texts = ["I love Levi's jeans.", "Nike and Adidas shoes.", "Nothing here."]
+    if cats:
+        teacher_rows = [(t, [], {"POS": 1.0, "NEG": 0.0}) for t in texts]
+        gold_rows = [(texts[0], [], {"POS": 1.0, "NEG": 0.0}), (texts[1], [], {"POS": 0.0, "NEG": 1.0})]
+        gold_rows.append((texts[2], [], {"POS": 0.0, "NEG": 1.0}))
+    else:
+        teacher_rows = [(texts[0], [(7, 11, "BRAND")], {}), (texts[1], [(0, 4, "BRAND")], {}), (texts[2], [], {})]
+        gold_rows = [(texts[0], [(7, 13, "BRAND")], {}), (texts[1], [(0, 4, "BRAND"), (9, 15, "BRAND")], {})]
+        gold_rows.append((texts[2], [], {}))
+    return _docbin(nlp, teacher_rows, tmp_path / "teacher.spacy"), _docbin(nlp, gold_rows, tmp_path / "gold.spacy")
+
+
+@pytest.mark.parametrize("cats", [False, True], ids=["ner", "textcat"])
+@pytest.mark.parametrize(
+    "to, name", [("prodigy", "c.jsonl"), ("labelstudio", "c.json"), ("doccano", "c.jsonl"), ("argilla", "c")]
+)
+def test_simulate_round_trips_through_every_tool(tmp_path, to, name, cats):
+    """What simulate writes is what the tool exports once a person answered: import reads back the gold."""
+    nlp = spacy.blank("en")
+    teacher, gold = _ner_and_cats_docbins(nlp, tmp_path, cats)
+    simulate_corrections(teacher, gold, tmp_path / name, to=to)
+    stats = import_corrections(str(tmp_path / name), tmp_path / "imported.spacy", fmt=to)
+    assert stats["docs"] == 3 and stats["complete"] == 3 and stats["answers"] == {"accept": 3}
+    imported = {d.text: d for d in DocBin().from_disk(tmp_path / "imported.spacy").get_docs(nlp.vocab)}
+    for doc in DocBin().from_disk(gold).get_docs(nlp.vocab):
+        got = imported[doc.text]
+        assert [(e.start_char, e.end_char, e.label_) for e in got.ents] == [
+            (e.start_char, e.end_char, e.label_) for e in doc.ents
+        ]
+        assert got.cats == (doc.cats if cats else {})
+        assert cats or got.has_annotation("ENT_IOB")  # a doc without entities is a negative example
+
+
+@pytest.mark.parametrize("to, name", [("prodigy", "t.jsonl"), ("labelstudio", "t.json"), ("argilla", "t")])
+def test_exported_tasks_nobody_answered_are_not_gold(tmp_path, to, name):
+    """`export` writes suggestions, not answers: every tool reads them back as not annotated, 0 docs."""
+    from spacy_distill.formats import export_docs
+
+    nlp = spacy.blank("en")
+    teacher, _ = _ner_and_cats_docbins(nlp, tmp_path, cats=False)
+    export_docs(teacher, tmp_path / name, to=to)
+    stats = import_corrections(str(tmp_path / name), tmp_path / "imported.spacy", fmt=to)
+    assert stats["docs"] == 0 and stats["answers"] == {"none": 3} and stats["records"] == 3

@@ -21,7 +21,9 @@ annotators is counted and resolved by the policy: latest, majority (ties go
 to the latest) or fail. A span off token boundaries, with an unknown label or
 overlapping another entity is dropped, counted and reported with its file and
 line, and its tokens become missing (never O); alignment "expand" or
-"contract" snaps misaligned spans instead, and counts them.
+"contract" snaps misaligned spans instead, and counts them. A bad record
+(`checks`) stops the import with a list of all of them, or with on_error
+"skip" is left out, listed and counted.
 """
 
 from collections import Counter, defaultdict
@@ -33,13 +35,13 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
-from spacy.vocab import Vocab
-from wasabi import msg
 
 from ..files import write_docs_atomic, write_json_atomic
 from ..formats import read_corrections
-from ..formats.common import Correction, FormatError
+from ..formats.common import Correction, FormatError, Rejected
 from ..task import INCORRECT_KEY
+from .checks import check_on_error, fail_on, problem
+from .tokens import BadTokens, doc_from_tokens
 
 POLICIES = ("latest", "majority", "fail")
 ALIGNMENTS = ("strict", "expand", "contract")
@@ -76,6 +78,13 @@ class Stats:
     spans: Counter = field(default_factory=Counter)
     categories: Counter = field(default_factory=Counter)
     problems: List[str] = field(default_factory=list)
+    skipped: int = 0
+    skipped_records: List[Dict[str, str]] = field(default_factory=list)
+    outside_split: int = 0
+
+    def reject(self, record: Rejected) -> None:
+        self.skipped += 1
+        self.skipped_records.append({"source": record.source, "reason": record.message})
 
     def report(self, line: str) -> None:
         if len(self.problems) < MAX_EXAMPLES:
@@ -90,13 +99,19 @@ class Stats:
 
 
 def expand_paths(paths: Union[str, Path, Iterable[Union[str, Path]]]) -> List[Path]:
-    """Files from paths: comma-separated strings, files, folders (an Argilla folder stays one input)."""
+    """Files from paths: comma-separated strings (unless the whole string names a file), files, folders
+    (an Argilla folder stays one input)."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     found: List[Path] = []
     for item in items:
-        for part in str(item).split(",") if isinstance(item, str) else [item]:
+        split = isinstance(item, str) and not Path(item).exists()
+        for part in str(item).split(",") if split else [item]:
             path = Path(str(part).strip())
             if path.is_dir() and not (path / "records.json").exists():
+                if (path / "settings.json").exists() or (path / "dataset.json").exists():
+                    raise FormatError(
+                        f"{path}: an Argilla dataset folder without records.json (is the export incomplete?)"
+                    )
                 found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES))
             else:
                 found.append(path)
@@ -110,23 +125,48 @@ def load_corrections(
     nlp: Language,
     fmt: str = "auto",
     options: Optional[Options] = None,
+    *,
+    on_error: str = "fail",
+    skip: int = 0,
+    limit: int = 0,
     **read_options: Any,
 ) -> Tuple[List[Doc], Stats]:
-    """Gold docs (tokenised by nlp unless a file gives tokens) and the stats of the import."""
+    """Gold docs (tokenised by nlp unless a file gives tokens) and the stats of the import.
+
+    on_error: fail (a FormatError listing every bad record) or skip (left out, listed in the stats);
+    skip / limit: leave out the first `skip` docs, keep at most `limit` (0: all) of the rest.
+    """
     options = options or Options()
+    check_on_error(on_error)
     stats = Stats()
+    rejected: List[Rejected] = []
     groups: Dict[str, List[Correction]] = defaultdict(list)
     for path in expand_paths(paths):
-        for correction in read_corrections(path, fmt, **read_options):
+        for record in read_corrections(path, fmt, **read_options):
             stats.records += 1
-            stats.answers[correction.answer] += 1
-            groups[correction.key or correction.text].append(correction)
+            reason = problem(record, nlp.max_length) if isinstance(record, Correction) else None
+            if isinstance(record, Rejected) or reason is not None:
+                rejected.append(record if reason is None else Rejected(record.source, reason))
+                continue
+            stats.answers[record.answer] += 1
+            groups[record.key or record.text].append(record)
     cat_labels = _cat_labels(groups, options)
     docs = []
     for group in groups.values():
-        doc = _build_doc(group[0].text, group, nlp, options, stats, cat_labels)
-        if doc is not None:
+        in_split = skip <= len(docs) + stats.outside_split and (not limit or len(docs) < limit)
+        try:
+            doc = _build_doc(group[0].text, group, nlp, options, stats if in_split else Stats(), cat_labels)
+        except BadTokens as e:
+            rejected.append(Rejected(e.source, str(e)))
+            continue
+        if doc is not None and in_split:
             docs.append(doc)
+        elif doc is not None:
+            stats.outside_split += 1
+    if on_error == "fail":
+        fail_on(rejected)
+    for record in rejected:
+        stats.reject(record)
     stats.docs = len(docs)
     return docs, stats
 
@@ -184,39 +224,6 @@ def _build_doc(
         "answers": dict(Counter(c.answer for c in group)),
     }
     return doc
-
-
-def doc_from_tokens(vocab: Vocab, text: str, correction: Correction) -> Doc:
-    """A Doc with the file's own tokens; whitespace between tokens becomes spaces or whitespace tokens."""
-    words: List[str] = []
-    spaces: List[bool] = []
-    pos = 0
-    for t_text, start, end in correction.tokens:
-        if not t_text:
-            continue
-        gap = text[pos:start]
-        if start < pos or gap.strip():
-            raise FormatError(
-                f"{correction.source}: the tokens do not cover the text: {gap!r} before token {t_text!r} "
-                f"at {start} is in no token (tokens and text differ)"
-            )
-        _add_gap(words, spaces, gap)
-        words.append(t_text)
-        spaces.append(False)
-        pos = end
-    if text[pos:].strip():
-        raise FormatError(f"{correction.source}: the text after the last token, {text[pos:]!r:.40}, is in no token")
-    _add_gap(words, spaces, text[pos:])
-    return Doc(vocab, words=words, spaces=spaces)
-
-
-def _add_gap(words: List[str], spaces: List[bool], gap: str) -> None:
-    if gap and words and not spaces[-1] and gap[0] == " ":
-        spaces[-1] = True
-        gap = gap[1:]
-    if gap:
-        words.append(gap)
-        spaces.append(False)
 
 
 def align(doc: Doc, c: Correction, options: Options, stats: Stats) -> Tuple[List[Span], List[Span]]:
@@ -384,14 +391,19 @@ def import_corrections(
     labels: Optional[Iterable[str]] = None,
     span_key: Optional[str] = None,
     stats_path: Optional[Path] = None,
+    on_error: str = "fail",
+    skip: int = 0,
+    limit: int = 0,
     **columns: Any,
 ) -> Dict[str, Any]:
     """Read corrections (files, folders or comma-separated paths), write gold docs to OUTPUT (.spacy); return the stats.
 
     policy: when annotators disagree (latest, majority, fail); align: spans off token boundaries
     (strict: drop and report; expand / contract: snap); labels: the label set, others are dropped
-    and counted; span_key: put spans in doc.spans[KEY] instead of doc.ents; columns: CSV/TSV
-    settings (text_column, label_column, spans_column, span_label).
+    and counted; span_key: put spans in doc.spans[KEY] instead of doc.ents; on_error: bad records
+    stop the import with a list of them (fail) or are left out, listed and counted (skip);
+    skip / limit: leave out the first SKIP docs and keep at most LIMIT (0: all), e.g. for a dev
+    split; columns: CSV/TSV settings (text_column, label_column, spans_column, span_label).
     """
     options = Options(policy, align, set(labels) if labels else None, span_key)
     output = Path(output)
@@ -401,29 +413,11 @@ def import_corrections(
         nlp = spacy.blank(lang)
     except ImportError:
         raise FormatError(f"Unknown language {lang!r} (an ISO code spaCy supports, e.g. en, de)") from None
-    docs, stats = load_corrections(inputs, nlp, fmt, options, **columns)
+    if skip < 0 or limit < 0:
+        raise FormatError(f"--skip and --limit must be 0 or more, got {skip} and {limit}")
+    docs, stats = load_corrections(inputs, nlp, fmt, options, on_error=on_error, skip=skip, limit=limit, **columns)
     write_docs_atomic(output, docs)
     result = stats.to_dict()
     if stats_path is not None:
         write_json_atomic(Path(stats_path), result, ensure_ascii=True)
     return result
-
-
-def print_summary(stats: Dict[str, Any], output: Path) -> None:
-    """The import's numbers: docs, answers, labels, conflicts, drops, and where the problems are."""
-    msg.good(f"Imported {stats['docs']} docs from {stats['records']} records -> {output}")
-    answers = stats["answers"]
-    rows = [
-        ("complete / partial docs", f"{stats['complete']} / {stats['partial']}"),
-        ("negative docs (no spans)", stats["negative"]),
-        ("accepted / rejected", f"{answers.get('accept', 0)} / {answers.get('reject', 0)}"),
-        ("ignored / not annotated", f"{answers.get('ignore', 0)} / {answers.get('none', 0)}"),
-        ("conflicts / superseded", f"{stats['conflicts']} / {stats['superseded']}"),
-        ("spans per label", stats["spans"] or "-"),
-        ("categories per label", stats["categories"] or "-"),
-        ("snapped", stats["snapped"]),
-        ("dropped", stats["dropped"] or 0),
-    ]
-    msg.table(rows)
-    for line in stats["problems"]:
-        msg.text(f"  {line}")

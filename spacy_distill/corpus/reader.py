@@ -7,9 +7,12 @@
 
 Corrections are read, aligned and merged as `spacy-distill import` does (see
 `spacy_distill.corpus.corrections`), tokenised with the pipeline's own tokenizer,
-once per process; .spacy files are read as they are.
+once per process; .spacy files are read as they are. Bad input raises the
+package's error as `import` reports it; if nothing catches it (`spacy train`),
+the process ends with that message alone, not a traceback.
 """
 
+import sys
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Optional, Union
 
@@ -19,7 +22,9 @@ from spacy.training import Example
 from spacy.util import registry
 from wasabi import msg
 
+from ..errors import DistillError
 from .corrections import Options, expand_paths, load_corrections
+from .summary import print_error
 
 
 class CorrectionsCorpus:
@@ -44,7 +49,11 @@ class CorrectionsCorpus:
                 if path.suffix == ".spacy":
                     docs.extend(DocBin().from_disk(path).get_docs(nlp.vocab))
             if corrections:
-                loaded, stats = load_corrections(corrections, nlp, self.fmt, self.options, **self.columns)
+                try:
+                    loaded, stats = load_corrections(corrections, nlp, self.fmt, self.options, **self.columns)
+                except DistillError:
+                    short_uncaught_errors()
+                    raise
                 msg.info(
                     f"Corrections from {', '.join(map(str, corrections))}: {stats.docs} docs "
                     f"({stats.complete} complete, {stats.partial} partial); answers {dict(stats.answers)}, "
@@ -59,6 +68,22 @@ class CorrectionsCorpus:
     def __call__(self, nlp: Language) -> Iterator[Example]:
         for reference in self.docs(nlp):
             yield Example(nlp.make_doc(reference.text), reference)
+
+
+def short_uncaught_errors() -> None:
+    """Show an uncaught DistillError as its message alone (as the spacy-distill CLI does), e.g. in `spacy train`."""
+    previous = sys.excepthook
+    if getattr(previous, "spacy_distill", False):
+        return
+
+    def hook(kind, error, traceback):
+        if issubclass(kind, DistillError):
+            print_error(error)
+        else:
+            previous(kind, error, traceback)
+
+    hook.spacy_distill = True
+    sys.excepthook = hook
 
 
 @registry.readers("spacy_distill.Corrections.v1")

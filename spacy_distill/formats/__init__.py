@@ -17,7 +17,7 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from ..task import doc_spans, teacher_task
-from .common import Correction, FormatError, read_json_array, read_jsonl, read_text
+from .common import Correction, FormatError, Record, Rejected, read_json_array, read_jsonl, read_text
 from .registry import JSON_SUFFIXES, Format, all_formats, by_priority, exporters, formats, get_format, readers, register
 
 for _module in pkgutil.iter_modules(__path__):  # every module here registers its format
@@ -27,6 +27,7 @@ __all__ = [
     "Correction",
     "Format",
     "FormatError",
+    "Rejected",
     "detect_format",
     "export_docs",
     "exporters",
@@ -46,21 +47,23 @@ def detect_format(path: Path) -> str:
         if fmt.detect_file is not None and fmt.detect_file(path):
             return fmt.name
     if path.is_dir():
-        raise FormatError(f"{path}: a directory without records.json (an Argilla export)")
+        raise FormatError(f"{path}: a folder without records.json (as an Argilla dataset folder has)")
     suffix = path.suffix.lower()
     if suffix not in JSON_SUFFIXES:
         raise FormatError(f"{path}: cannot tell the format from the suffix {suffix!r}; pass it (--from)")
     records = read_json_array(path) if read_text(path).lstrip().startswith("[") else read_jsonl(path)
-    line, first = next(iter(records), (1, {}))
-    first = first if isinstance(first, dict) else {}
+    line, first = next(((n, r) for n, r in records if isinstance(r, dict)), (1, {}))
     for fmt in ordered:
         if fmt.detect_record is not None and fmt.detect_record(first):
             return fmt.name
     raise FormatError(f"{path}:{line}: cannot tell the format from the fields {sorted(first)}; pass it (--from)")
 
 
-def read_corrections(path: Path, fmt: str = "auto", **options: Any) -> Iterator[Correction]:
-    """Correction records of one file (options: those the format takes, e.g. the tabular column settings)."""
+def read_corrections(path: Path, fmt: str = "auto", **options: Any) -> Iterator[Record]:
+    """The records of one file: a Correction each, or Rejected (file, line, what is wrong) for a bad one.
+
+    options: those the format takes, e.g. the tabular column settings.
+    """
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: file not found")

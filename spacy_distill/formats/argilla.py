@@ -9,7 +9,8 @@ folder or given directly), or the flat records of
 responses are one answer, discarded ones count as ignored, drafts and
 records without responses as not annotated. Argilla 2.x's `to_disk` writes
 responses without their status, so all of them read as submitted there; the
-flat form keeps the status.
+flat form keeps the status. `write_answers` writes the folder as it is once a
+person submitted each suggestion as their response.
 """
 
 import json
@@ -24,8 +25,11 @@ from ..task import Task, doc_spans, positive_cats
 from .common import (
     Correction,
     FormatError,
+    Record,
+    Rejected,
     check_span_text,
     get,
+    guarded,
     read_json_array,
     read_text,
     span_from_dict,
@@ -124,33 +128,84 @@ def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     return [output / "dataset.json", output / "settings.json", output / "records.json"]
 
 
-def read(path: Path) -> Iterator[Correction]:
+def write_answers(docs: List[Doc], output: Path, schema: Task, annotator: str = "simulated-expert") -> List[Path]:
+    """The dataset folder as it is once `annotator` submitted each suggestion as their response."""
+    written = write(docs, output, schema)
+    questions = {q["name"]: q["settings"]["type"] for q in settings(schema)["questions"]}
+    records = srsly.read_json(output / "records.json")
+    for record in records:
+        suggestions = record.pop("suggestions")
+        record["suggestions"] = {}
+        record["responses"] = {
+            name: [
+                {
+                    "value": suggestions.get(name, {}).get("value", None if kind == LABEL else []),
+                    "user_id": annotator,
+                    "status": "submitted",
+                }
+            ]
+            for name, kind in questions.items()
+        }
+    srsly.write_json(output / "records.json", records)
+    return written
+
+
+def read(path: Path) -> Iterator[Record]:
+    if path.is_dir() and not (path / "records.json").exists():
+        raise FormatError(f"{path}: an Argilla dataset folder without records.json (is the export incomplete?)")
     records_path = path / "records.json" if path.is_dir() else path
     settings_path = records_path.with_name("settings.json")
     questions = _questions(settings_path) if settings_path.exists() else []
     types = {q["name"]: q["settings"]["type"] for q in questions}
-    text_field = next((q["settings"].get("field") for q in questions if q["settings"]["type"] == SPAN), None)
+    fields = [q["settings"].get("field") for q in questions if q["settings"]["type"] == SPAN]
+    text_field = next((f for f in fields if isinstance(f, str)), None)
     cat_labels = [
-        o["value"] for q in questions if q["settings"]["type"] != SPAN for o in q["settings"].get("options", [])
+        o["value"]
+        for q in questions
+        if q["settings"]["type"] != SPAN and isinstance(q["settings"].get("options"), list)
+        for o in q["settings"]["options"]
+        if isinstance(o, dict) and isinstance(o.get("value"), str)
     ]
     records = [(line, _unflatten(record)) for line, record in read_json_array(records_path)]
     if not types:
         types = _guess_types(records)
     for line, record in records:
-        for correction in record_to_corrections(record, f"{records_path}:{line}", types, text_field):
+        source = f"{records_path}:{line}"
+        found = (
+            record if isinstance(record, Rejected) else guarded(source, _corrections, record, source, types, text_field)
+        )
+        if isinstance(found, Rejected):
+            yield found
+            continue
+        for correction in found:
             if correction.cats is not None:  # unchosen options are answered "no"
                 correction.cats = {**{label: 0.0 for label in cat_labels}, **correction.cats}
             yield correction
 
 
+def _corrections(record: Any, source: str, types: Dict[str, str], text_field: Optional[str]) -> List[Correction]:
+    return list(record_to_corrections(record, source, types, text_field))
+
+
 def _questions(settings_path: Path) -> List[Dict[str, Any]]:
     """The questions of an Argilla settings.json."""
-    data = json.loads(read_text(settings_path))
+    try:
+        data = json.loads(read_text(settings_path))
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{settings_path}:{e.lineno}: not valid JSON ({e.msg}); is the file truncated?") from None
+    except (RecursionError, ValueError):
+        raise FormatError(f"{settings_path}: not readable JSON") from None
     questions = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(questions, list) or not all(
-        isinstance(q, dict) and isinstance(q.get("settings"), dict) and "name" in q for q in questions
+        isinstance(q, dict)
+        and isinstance(q.get("settings"), dict)
+        and isinstance(q["settings"].get("type"), str)
+        and isinstance(q.get("name"), str)
+        for q in questions
     ):
-        raise FormatError(f"{settings_path}: not Argilla settings (a list of questions with name and settings)")
+        raise FormatError(
+            f"{settings_path}: not Argilla settings (a list of questions, each with a name and settings with a type)"
+        )
     return questions
 
 
@@ -203,9 +258,11 @@ def record_to_corrections(
         if not isinstance(responses, list):
             raise FormatError(f"{source}: responses to {question!r} must be a list, got {type(responses).__name__}")
         for response in responses:
+            if not isinstance(response, dict):
+                raise FormatError(f"{source}: a response to {question!r} must be an object, got {response!r:.60}")
             user = str(get(response, "user_id", (str, int), source, "unknown", "response "))
             by_user[user][question] = response.get("value")
-            statuses[user].add(response.get("status") or "submitted")
+            statuses[user].add(str(response.get("status") or "submitted"))
     if not by_user:
         yield Correction(source, text, answer="none", meta=metadata)
     for user, values in by_user.items():
@@ -249,6 +306,7 @@ FORMAT = register(
         "argilla",
         read,
         write,
+        write_answers=write_answers,
         suffix="",
         description="Argilla v2 dataset folder (rg.Dataset.to_disk / from_disk)",
         detect_file=lambda path: path.is_dir() and (path / "records.json").exists(),

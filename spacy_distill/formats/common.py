@@ -7,9 +7,10 @@ A reader turns each annotator's answer about one text into a `Correction`;
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
@@ -20,6 +21,14 @@ ANSWERS = ("accept", "reject", "ignore", "none")  # "none": seen but not annotat
 
 class FormatError(InputError):
     """A malformed corrections file; the message names the file and line."""
+
+
+@dataclass
+class Rejected:
+    """A record a reader could not turn into a Correction; message: file, line and what is wrong."""
+
+    source: str
+    message: str
 
 
 @dataclass
@@ -59,6 +68,18 @@ class Correction:
     key: Optional[str] = None
 
 
+Record = Union[Correction, Rejected]
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff: lone ones are not Unicode
+
+
+def guarded(source: str, convert: Callable[..., Any], *args: Any) -> Any:
+    """convert(*args), or a Rejected record with the FormatError's message."""
+    try:
+        return convert(*args)
+    except FormatError as e:
+        return Rejected(source, str(e))
+
+
 def teacher_info(doc: Doc) -> Dict[str, Any]:
     """The teacher's provenance for a tool's metadata: model, its identity, prompt hashes, raw response, parse record."""
     teacher = doc.user_data.get("teacher") or {}
@@ -75,10 +96,16 @@ def stable_hash(*parts: Any) -> int:
 
 def read_text(path: Path) -> str:
     """A file's text: UTF-8 with or without BOM, any line ending; empty files are an error."""
+    if Path(path).is_dir():
+        raise FormatError(
+            f"{path}: a folder, where a file was expected (pass the file, or --from argilla for a dataset folder)"
+        )
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise FormatError(f"{path}: file not found") from None
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read the file ({e.strerror})") from None
     except UnicodeDecodeError as e:
         line = Path(path).read_bytes()[: e.start].count(b"\n") + 1
         raise FormatError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
@@ -87,19 +114,43 @@ def read_text(path: Path) -> str:
     return text
 
 
-def read_jsonl(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL file."""
-    for i, line in enumerate(read_text(path).splitlines(), start=1):
+def lines_of(text: str) -> List[str]:
+    """A text's lines, split at \\n, \\r\\n and \\r only: U+2028, U+0085 etc. may sit inside a JSON string."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def parse_json(raw: str, source: str) -> Any:
+    """A JSON value, or a FormatError naming source and what is wrong (syntax, nesting, lone surrogates)."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{source}: not valid JSON ({e.msg} at column {e.colno}); is the file truncated?") from None
+    except RecursionError:
+        raise FormatError(f"{source}: the JSON is nested too deeply to read") from None
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise FormatError(f"{source}: not readable JSON ({e})") from None
+    check_unicode(obj, raw, source)
+    return obj
+
+
+def check_unicode(obj: Any, raw: str, source: str) -> None:
+    """A FormatError if the JSON text escapes a lone surrogate (\\ud800-\\udfff unpaired): not Unicode text."""
+    if SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FormatError(f"{source}: a lone surrogate {e.object[e.start : e.end]!r} is not Unicode text") from None
+
+
+def read_jsonl(path: Path) -> Iterator[Tuple[int, Union[Dict[str, Any], Rejected]]]:
+    """(line number, object) for each non-blank line of a JSONL file; a bad line is a Rejected record."""
+    for i, line in enumerate(lines_of(read_text(path)), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise FormatError(
-                f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}); is the file truncated?"
-            ) from None
-        if not isinstance(obj, dict):
-            raise FormatError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        source = f"{path}:{i}"
+        obj = guarded(source, parse_json, line, source)
+        if not isinstance(obj, (dict, Rejected)):
+            obj = Rejected(source, f"{source}: expected a JSON object, got {type(obj).__name__}")
         yield i, obj
 
 
@@ -113,8 +164,13 @@ def read_json_array(path: Path) -> Iterator[Tuple[int, Any]]:
             i += 1
         return i
 
+    counted = [0, 1]  # position, its line: lines are counted on from the last position asked, not from 0
+
     def line(i: int) -> int:
-        return text.count("\n", 0, i) + 1
+        if i < counted[0]:
+            counted[:] = [0, 1]
+        counted[:] = [i, counted[1] + text.count("\n", counted[0], i)]
+        return counted[1]
 
     i = skip(0)
     if text[i] != "[":
@@ -127,7 +183,11 @@ def read_json_array(path: Path) -> Iterator[Tuple[int, Any]]:
             obj, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); is the file truncated?") from None
-        yield line(i), obj
+        except RecursionError:
+            raise FormatError(f"{path}:{line(i)}: the JSON is nested too deeply to read") from None
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits
+            raise FormatError(f"{path}:{line(i)}: not readable JSON ({e})") from None
+        yield line(i), guarded(f"{path}:{line(i)}", _checked, obj, text[i:end], f"{path}:{line(i)}")
         i = skip(end)
         if i >= len(text):
             raise FormatError(f"{path}:{line(i)}: the JSON array is not closed; is the file truncated?")
@@ -140,8 +200,15 @@ def read_json_array(path: Path) -> Iterator[Tuple[int, Any]]:
         raise FormatError(f"{path}:{line(skip(i + 1))}: unexpected text after the JSON array")
 
 
+def _checked(obj: Any, raw: str, source: str) -> Any:
+    check_unicode(obj, raw, source)
+    return obj
+
+
 def get(obj: Dict[str, Any], key: str, kind: Any, source: str, default: Any = ..., what: str = "") -> Any:
     """obj[key], checked against kind (a type or tuple of types); missing -> default or error."""
+    if not isinstance(obj, dict):
+        raise FormatError(f"{source}: {what}expected an object with {key!r}, got {type(obj).__name__} {obj!r:.60}")
     if key not in obj or obj[key] is None:
         if default is ...:
             raise FormatError(f"{source}: {what}no field {key!r}")

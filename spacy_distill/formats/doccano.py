@@ -15,7 +15,19 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
-from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_jsonl, span_from_dict, teacher_info
+from .common import (
+    Correction,
+    FormatError,
+    Record,
+    Rejected,
+    SpanAnn,
+    check_span_text,
+    get,
+    guarded,
+    read_jsonl,
+    span_from_dict,
+    teacher_info,
+)
 from .registry import Format, any_key, register
 
 KEYS = {"label", "labels", "entities", "cats"}  # any of them (and none of another tool's): a doccano record
@@ -40,12 +52,17 @@ def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     return [output]
 
 
-def read(path: Path) -> Iterator[Correction]:
+def read(path: Path) -> Iterator[Record]:
     records = list(read_jsonl(path))
-    labels = [r.get("label", r.get("labels")) for _, r in records]
+    labels = [r.get("label", r.get("labels")) for _, r in records if isinstance(r, dict)]
     has_cats = any(isinstance(x, list) and x and all(isinstance(v, str) for v in x) for x in labels)
     for line, record in records:
-        yield record_to_correction(record, f"{path}:{line}", path.stem, has_cats)
+        source = f"{path}:{line}"
+        yield (
+            record
+            if isinstance(record, Rejected)
+            else guarded(source, record_to_correction, record, source, path.stem, has_cats)
+        )
 
 
 def record_to_correction(record: Dict[str, Any], source: str, annotator: str, has_cats: bool) -> Correction:
@@ -58,6 +75,11 @@ def record_to_correction(record: Dict[str, Any], source: str, annotator: str, ha
         meta=get(record, "meta", dict, source, {}),
     )
     key = "label" if "label" in record else "labels"
+    for name in (key, "entities", "cats"):
+        if name in record and record[name] is None:
+            raise FormatError(f"{source}: field {name!r} is null; an empty list [] says 'none'")
+    if not KEYS & set(record):
+        raise FormatError(f"{source}: no field 'label' (nor entities, cats): the record says nothing about the text")
     items = get(record, key, list, source, [])
     if "entities" in record:
         correction.spans = [
@@ -97,6 +119,7 @@ FORMAT = register(
         "doccano",
         read,
         write,
+        write_answers=write,  # doccano has no answer status: its export is the annotation
         suffix=".jsonl",
         description="doccano JSONL (sequence labelling, text classification, or both)",
         detect_record=any_key(KEYS),

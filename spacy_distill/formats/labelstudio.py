@@ -6,10 +6,17 @@ OUTPUT's stem + `.label_config.xml` with the matching Labels/Choices
 controls: create a project with that config, import the tasks, and every
 suggestion shows up ready to correct. Import reads Label Studio's JSON
 export: each annotation is one annotator's answer; cancelled (skipped)
-annotations count as ignored. The text is `data.text`, or the only string in
-`data` when a project named its field otherwise.
+annotations count as ignored, a task without annotations as not annotated.
+The text is `data.text`, or the only string in `data` when a project named its
+field otherwise. Span results come from one Labels control: the one the
+labelling config names (OUTPUT's stem + .label_config.xml next to the file), or
+else the one most results use; results of other types (relations, ratings,
+text areas) are left out. `write_answers` writes the tasks as Label Studio
+exports them once a person submitted the suggestions as their annotation.
 """
 
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
@@ -19,7 +26,18 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans
-from .common import Correction, FormatError, SpanAnn, check_span_text, get, read_json_array, teacher_info
+from .common import (
+    Correction,
+    FormatError,
+    Record,
+    Rejected,
+    SpanAnn,
+    check_span_text,
+    get,
+    guarded,
+    read_json_array,
+    teacher_info,
+)
 from .registry import Format, any_key, register
 
 SPANS_CONTROL = "label"
@@ -81,23 +99,62 @@ def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     return [output, config_path(output)]
 
 
-def read(path: Path) -> Iterator[Correction]:
+def write_answers(docs: List[Doc], output: Path, schema: Task, annotator: str = "simulated-expert") -> List[Path]:
+    """The tasks as Label Studio exports them after `annotator` submitted each suggestion as their annotation."""
+    tasks = [doc_to_task(doc, schema, i) for i, doc in enumerate(docs)]
+    for task in tasks:
+        result = task.pop("predictions")[0]["result"]
+        task["annotations"] = [{"result": result, "completed_by": annotator, "was_cancelled": False}]
+    srsly.write_json(output, tasks)
+    config_path(output).write_text(label_config(schema), encoding="utf8")
+    return [output, config_path(output)]
+
+
+def read(path: Path) -> Iterator[Record]:
     tasks = list(read_json_array(path))
-    types = {
-        r.get("type")
+    results = [
+        r
         for _, task in tasks
         if isinstance(task, dict)
-        for a in (task.get("annotations") or []) + (task.get("predictions") or [])
+        for key in ("annotations", "predictions")
+        if isinstance(task.get(key), list)
+        for a in task[key]
         if isinstance(a, dict) and isinstance(a.get("result"), list)
         for r in a["result"]
-        if isinstance(r, dict)
-    }
+        if isinstance(r, dict) and isinstance(r.get("type"), str)
+    ]
+    types = {r["type"] for r in results}
     has_spans, has_cats = "labels" in types or "choices" not in types, "choices" in types
+    control = _span_control(path, results)
     for line, task in tasks:
-        yield from task_to_corrections(task, f"{path}:{line}", has_spans, has_cats)
+        source = f"{path}:{line}"
+        if isinstance(task, Rejected):
+            yield task
+            continue
+        found = guarded(source, _corrections, task, source, has_spans, has_cats, control)
+        yield from [found] if isinstance(found, Rejected) else found
 
 
-def task_to_corrections(task: Any, source: str, has_spans: bool, has_cats: bool) -> Iterator[Correction]:
+def _corrections(task: Any, source: str, has_spans: bool, has_cats: bool, control: Optional[str]) -> List[Correction]:
+    return list(task_to_corrections(task, source, has_spans, has_cats, control))
+
+
+def _span_control(path: Path, results: List[Dict[str, Any]]) -> Optional[str]:
+    """The Labels control spans are read from: the labelling config's, else the one most results name."""
+    config = config_path(path)
+    if config.exists():
+        try:
+            names = [e.get("name") for e in ElementTree.parse(config).getroot().iter("Labels")]
+        except ElementTree.ParseError as e:
+            raise FormatError(f"{config}: not a readable labelling config ({e})") from None
+        return names[0] if len(names) == 1 else None
+    used = Counter(r.get("from_name") for r in results if r["type"] == "labels" and isinstance(r.get("from_name"), str))
+    return used.most_common(1)[0][0] if used else None
+
+
+def task_to_corrections(
+    task: Any, source: str, has_spans: bool, has_cats: bool, control: Optional[str] = None
+) -> Iterator[Correction]:
     if not isinstance(task, dict):
         raise FormatError(f"{source}: a task must be an object, got {type(task).__name__}")
     data = get(task, "data", dict, source)
@@ -108,13 +165,17 @@ def task_to_corrections(task: Any, source: str, has_spans: bool, has_cats: bool)
     annotations = get(task, "annotations", list, source, [])
     if not annotations:
         yield Correction(source, text, answer="none", meta=meta)
-    for annotation in annotations:
+    for n, annotation in enumerate(annotations, start=1):
+        where = f"{source}: annotation {n}"
         if not isinstance(annotation, dict):
-            raise FormatError(f"{source}: an annotation must be an object, got {type(annotation).__name__}")
+            raise FormatError(f"{where} must be an object, got {type(annotation).__name__}")
+        cancelled = bool(annotation.get("was_cancelled"))
+        if annotation.get("result") is None and not cancelled:
+            raise FormatError(f"{where} has no 'result': it says nothing about the text")
         correction = Correction(
             source=source,
             text=text,
-            answer="ignore" if annotation.get("was_cancelled") else "accept",
+            answer="ignore" if cancelled else "accept",
             spans=[] if has_spans else None,
             cats={} if has_cats else None,
             span_key=span_key,
@@ -122,26 +183,36 @@ def task_to_corrections(task: Any, source: str, has_spans: bool, has_cats: bool)
             timestamp=_timestamp(annotation.get("updated_at") or annotation.get("created_at"), source),
             meta=meta,
         )
-        for item in get(annotation, "result", list, source, []):
-            _add_result(correction, item, text, source)
+        for item in get(annotation, "result", list, source, [], what=f"annotation {n} "):
+            _add_result(correction, item, text, where, control)
         yield correction
 
 
-def _add_result(correction: Correction, item: Any, text: str, source: str) -> None:
+def _add_result(correction: Correction, item: Any, text: str, where: str, control: Optional[str]) -> None:
     if not isinstance(item, dict):
-        raise FormatError(f"{source}: a result must be an object, got {type(item).__name__}")
-    value = get(item, "value", dict, source, what="result ")
-    if item.get("type") == "labels":
-        start, end = get(value, "start", int, source, what="result "), get(value, "end", int, source, what="result ")
-        for label in get(value, "labels", list, source, what="result "):
+        raise FormatError(f"{where}: a result must be an object, got {type(item).__name__}")
+    kind = item.get("type")
+    if kind not in ("labels", "choices"):  # relations, ratings, text areas: not spans or categories
+        return
+    value = get(item, "value", dict, where, what="result ")
+    if kind == "labels":
+        if control is not None and item.get("from_name") != control:
+            raise FormatError(
+                f"{where}: a span result from the control {item.get('from_name')!r}, but the spans of this file "
+                f"come from {control!r} (one Labels control is read)"
+            )
+        start, end = get(value, "start", int, where, what="result "), get(value, "end", int, where, what="result ")
+        for label in get(value, "labels", list, where, what="result "):
             if not isinstance(label, str):
-                raise FormatError(f"{source}: result labels must be strings, got {label!r}")
+                raise FormatError(f"{where}: result labels must be strings, got {label!r:.60}")
             span = SpanAnn(start, end, label)
-            check_span_text(text, span, value.get("text") if isinstance(value.get("text"), str) else None, source)
+            check_span_text(text, span, value.get("text") if isinstance(value.get("text"), str) else None, where)
             correction.spans.append(span)
-    elif item.get("type") == "choices":
-        for label in get(value, "choices", list, source, what="result "):
-            correction.cats[str(label)] = 1.0
+    else:
+        for label in get(value, "choices", list, where, what="result "):
+            if not isinstance(label, str):
+                raise FormatError(f"{where}: choices must be strings, got {label!r:.60}")
+            correction.cats[label] = 1.0
 
 
 def _annotator(completed_by: Any) -> Optional[str]:
@@ -164,6 +235,7 @@ FORMAT = register(
         "labelstudio",
         read,
         write,
+        write_answers=write_answers,
         suffix=".json",
         description="Label Studio JSON tasks (+ OUTPUT's stem .label_config.xml)",
         detect_record=any_key(KEYS),

@@ -4,9 +4,13 @@ Export: one task per doc with text, tokens, spans (token_end inclusive) and
 `_view_id` ner_manual (spans_manual for span groups), or options/accept for
 text classification (choice view); hashes are stable 32-bit ints, not
 Prodigy's own. Import: accept/reject/ignore answers of ner_manual,
-spans_manual, choice and the binary views (ner, spans, classification); a
-task without an answer counts as accepted, like doccano data. Tokens, when
-given, are kept (and checked against the text).
+spans_manual, choice and the binary views (ner, spans, classification). A
+task without an answer, as `export` writes it (with task ids such as
+`_input_hash`), is not annotated: counted, never gold. A plain record with
+neither answer nor task ids (text and spans, as in a gold corpus) counts as
+accepted, as Prodigy's db-in reads it. Tokens, when given, are kept (and
+checked against the text). `write_answers` writes the tasks as Prodigy saves
+them once a person accepted them (the simulated expert's output).
 """
 
 from pathlib import Path
@@ -19,9 +23,12 @@ from ..task import Task, doc_spans, positive_cats
 from .common import (
     Correction,
     FormatError,
+    Record,
+    Rejected,
     SpanAnn,
     check_span_text,
     get,
+    guarded,
     read_jsonl,
     span_from_dict,
     stable_hash,
@@ -30,6 +37,7 @@ from .common import (
 from .registry import Format, any_key, register
 
 BINARY_SPAN_VIEWS = ("ner", "spans")
+TASK_IDS = {"_input_hash", "_task_hash", "_view_id", "_session_id", "_annotator_id", "_teacher"}
 KEYS = {"answer", "_input_hash", "tokens", "accept", "options", "_view_id", "spans"}  # any of them: a Prodigy task
 
 
@@ -69,16 +77,27 @@ def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:
     return [output]
 
 
-def read(path: Path) -> Iterator[Correction]:
+def write_answers(docs: List[Doc], output: Path, schema: Task, annotator: str = "simulated-expert") -> List[Path]:
+    """The tasks as Prodigy saves them after `annotator` accepted each one."""
+    tasks = ({**doc_to_task(doc, schema), "answer": "accept", "_annotator_id": annotator} for doc in docs)
+    srsly.write_jsonl(output, tasks)
+    return [output]
+
+
+def read(path: Path) -> Iterator[Record]:
     for line, task in read_jsonl(path):
-        yield task_to_correction(task, f"{path}:{line}")
+        source = f"{path}:{line}"
+        yield task if isinstance(task, Rejected) else guarded(source, task_to_correction, task, source)
 
 
 def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
     text = get(task, "text", str, source)
-    answer = get(task, "answer", str, source, "accept")
-    if answer not in ("accept", "reject", "ignore"):
+    answer = get(task, "answer", str, source, None) or _unanswered(task)
+    if answer not in ("accept", "reject", "ignore", "none") or "answer" in task and answer == "none":
         raise FormatError(f"{source}: answer must be accept, reject or ignore, got {answer!r}")
+    for key in ("spans", "accept", "options", "tokens"):
+        if key in task and task[key] is None:
+            raise FormatError(f"{source}: field {key!r} is null; an empty list [] says 'none'")
     view = get(task, "_view_id", str, source, "")
     tokens = _tokens(task, text, source)
     correction = Correction(
@@ -95,7 +114,7 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
     if view == "spans_manual" and correction.span_key is None:
         correction.span_key = "sc"
     has_cats = "options" in task or "accept" in task or ("label" in task and view not in BINARY_SPAN_VIEWS)
-    if "spans" in task or not has_cats:
+    if "spans" in task:  # no spans and no categories: the record says nothing (rejected by the import)
         correction.spans = [_span(obj, text, tokens, source) for obj in get(task, "spans", list, source, [])]
         correction.binary = view in BINARY_SPAN_VIEWS
     if "options" in task or "accept" in task:  # without options, the other labels come from the rest of the data
@@ -111,6 +130,11 @@ def task_to_correction(task: Dict[str, Any], source: str) -> Correction:
         correction.cats = {get(task, "label", str, source): 1.0}
         correction.binary = True
     return correction
+
+
+def _unanswered(task: Dict[str, Any]) -> str:
+    """A task a tool issued (it has task ids) and nobody answered is not annotated; a plain record is gold."""
+    return "none" if TASK_IDS & set(task) else "accept"
 
 
 def _tokens(task: Dict[str, Any], text: str, source: str):
@@ -149,6 +173,7 @@ FORMAT = register(
         "prodigy",
         read,
         write,
+        write_answers=write_answers,
         suffix=".jsonl",
         description="Prodigy JSONL (ner_manual, spans_manual, choice and binary views)",
         detect_record=any_key(KEYS),

@@ -16,7 +16,7 @@ import catalogue
 from spacy.tokens import Doc
 
 from ..task import Task
-from .common import Correction, FormatError
+from .common import FormatError, Record
 
 formats = catalogue.create("spacy_distill", "formats", entry_points=True)
 
@@ -34,10 +34,12 @@ class Format:
     line for help texts. detect_file(path): True if the file or folder is of this format,
     judged before any JSON is read. detect_record(record): True if the first record of a
     .json/.jsonl file is of this format. Detectors are tried by ascending priority.
+    write_answers(docs, output, task): the docs as the tool exports them once a person
+    accepted each one (what `simulate` writes; read back as accepted answers).
     """
 
     name: str
-    read: Callable[..., Iterator[Correction]]
+    read: Callable[..., Iterator[Record]]  # Correction records, Rejected for bad ones
     write: Optional[Callable[[List[Doc], Path, Task], List[Path]]] = None
     suffix: str = ".jsonl"
     description: str = ""
@@ -45,6 +47,7 @@ class Format:
     detect_record: Optional[Callable[[Dict[str, Any]], bool]] = None
     priority: int = 100
     options: Tuple[str, ...] = ()
+    write_answers: Optional[Callable[[List[Doc], Path, Task], List[Path]]] = None
 
 
 def register(fmt: Format) -> Format:

@@ -16,9 +16,34 @@ from .registry import Format, register
 
 
 def is_review_db(path: Path) -> bool:
+    """A review database, or a damaged one (read() then says so); not another tool's healthy SQLite file."""
     from ..review_app.tables import is_review_db as check  # plain sqlite3: no import of the review app
 
-    return check(path)
+    if path.is_dir() or not path.exists():
+        return False
+    return check(path) or is_damaged_database(path)
+
+
+def is_damaged_database(path: Path) -> bool:
+    """A .db file or a file with SQLite's header that SQLite cannot read (truncated, corrupt)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError:
+        return False
+    if not header.startswith(b"SQLite format 3\x00"):
+        return path.suffix.lower() == ".db"
+    if len(header) < 100:
+        return True
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        try:
+            con.execute("SELECT name FROM sqlite_master").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return True
+    return False
 
 
 def read(path: Path) -> Iterator[Correction]:
@@ -32,9 +57,13 @@ def read(path: Path) -> Iterator[Correction]:
         finally:
             db.close()
     except ReviewError as e:
+        if "not a review database" in str(e):
+            raise FormatError(
+                f"{path}: not a review database of `spacy-distill review`; if it was one, it is truncated or corrupt"
+            ) from None
         raise FormatError(str(e)) from None
     except sqlite3.Error as e:
-        raise FormatError(f"{path}: cannot read the review database ({e})") from None
+        raise FormatError(f"{path}: not a readable review database; is it truncated or corrupt? ({e})") from None
     for a in answers:
         text = a["text"]
         source = f"{path}:answer {a['id']} (doc {a['doc_id']})"

@@ -1,8 +1,10 @@
 """A simulated expert: corrects teacher docs from gold annotations, counting the edits.
 
 It stands in for a person in the demo and in benchmarks. The corrections are
-written in a review tool's format (Prodigy JSONL by default), so everything
-downstream reads them exactly as it would read a real expert's work.
+written as a review tool exports a person's accepted work (Prodigy JSONL by
+default; Label Studio annotations, Argilla submitted responses, doccano
+records), so everything downstream reads them exactly as it would read a real
+expert's work.
 """
 
 from collections import Counter
@@ -13,7 +15,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from ..files import write_json_atomic
-from ..formats import get_format
+from ..formats import Format, get_format
 from ..formats.common import FormatError
 from ..task import SpanTuple, Task, doc_spans, positive_cats, span_tuples, teacher_task, top_label
 
@@ -92,6 +94,13 @@ def count_edits(suggested: List[Doc], gold_by_text: Dict[str, Doc], task: Task) 
     }
 
 
+def answered_by(tool: Format) -> Format:
+    """The tool, if it can write a person's accepted answers (`Format.write_answers`)."""
+    if tool.write_answers is None:
+        raise FormatError(f"The format {tool.name!r} cannot write accepted answers (no write_answers); choose another")
+    return tool
+
+
 def simulate_corrections(
     teacher_path: Path, gold_path: Path, output_path: Path, *, to: str = "prodigy", stats_path: Optional[Path] = None
 ) -> Dict[str, Any]:
@@ -100,7 +109,7 @@ def simulate_corrections(
     Writes the corrections in the tool format `to` to OUTPUT and returns the edit counts (also
     written to stats_path). For demos and benchmarks only: a real project has a person do this.
     """
-    tool = get_format(to, write=True)
+    tool = answered_by(get_format(to, write=True))
     vocab = Vocab()
     teacher = _read_docbin(Path(teacher_path), vocab)
     gold_by_text = {doc.text: doc for doc in _read_docbin(Path(gold_path), vocab)}
@@ -113,7 +122,7 @@ def simulate_corrections(
             f"{gold_path}: none of the {len(teacher)} teacher docs in {teacher_path} has a gold doc with the same text"
         )
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    tool.write(corrected, Path(output_path), task)
+    tool.write_answers(corrected, Path(output_path), task)
     counts = count_edits(teacher, gold_by_text, task)
     stats = {
         "docs": counts["docs"],

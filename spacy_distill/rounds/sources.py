@@ -24,7 +24,7 @@ from ..corpus.gold import load_gold
 from ..errors import InputError
 from ..formats import exporters, get_format
 from ..task import Task
-from .simulate import corrected_doc
+from .simulate import answered_by, corrected_doc
 
 
 class WaitingForCorrections(Exception):
@@ -73,7 +73,7 @@ class SimulatedExpert:
         if not corrected:
             raise InputError(f"{self.gold_path}: none of the {len(batch.texts)} selected texts has a gold doc")
         tool_file = batch.dir / f"corrections{self.tool.suffix}"
-        self.tool.write(corrected, tool_file, batch.task)
+        answered_by(self.tool).write_answers(corrected, tool_file, batch.task)
         by_text = read_back(tool_file, batch.task, self.lang)
         note = "simulated expert (corrects from gold; a stand-in for a person)"
         if missing:

@@ -63,9 +63,7 @@ def plan_shards(input_path: Path, shard_size: int) -> List[Shard]:
 
 def _count_units(path: Path) -> int:
     if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
+        return _pyarrow()[1].ParquetFile(path).metadata.num_rows
     try:  # the line breaks the readers split on (universal newlines)
         with path.open(encoding="utf-8-sig", newline="") as f:
             return sum(1 for _ in f)
@@ -111,9 +109,7 @@ def _line_records(shard: Shard, path: Path, is_jsonl: bool, text_field: str, rej
 
 
 def _parquet_records(shard: Shard, text_field: str, reject) -> Iterator[Record]:
-    import pyarrow.parquet as pq
-
-    file = pq.ParquetFile(shard.path)
+    file = _pyarrow()[1].ParquetFile(shard.path)
     if text_field not in file.schema_arrow.names:
         raise InputError(f"{shard.path}: no column {text_field!r} (columns: {file.schema_arrow.names})")
     row = 1
@@ -158,9 +154,7 @@ def write_output(parts: List[Path], output_path: Path) -> int:
     n = 0
     with atomic_path(output_path) as tmp:
         if output_path.suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
+            pa, pq = _pyarrow()
             schema = _parquet_schema()
             with pq.ParquetWriter(tmp, schema) as writer:
                 for part in parts:
@@ -189,8 +183,7 @@ def _parquet_row(record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _parquet_schema():
-    import pyarrow as pa
-
+    pa, _ = _pyarrow()
     span = [("start", pa.int64()), ("end", pa.int64()), ("label", pa.string())]
     return pa.schema(
         [
@@ -202,3 +195,13 @@ def _parquet_schema():
             ("cats", pa.map_(pa.string(), pa.float64())),
         ]
     )
+
+
+def _pyarrow():
+    """pyarrow and pyarrow.parquet: Parquet files need the optional `ray` extra."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise InputError("Parquet files need pyarrow: pip install 'spacy-distill[ray]'") from None
+    return pyarrow, pyarrow.parquet

@@ -57,16 +57,47 @@ def annotate_cli(
         None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", help="Shards on Ray actors: local (a cluster here), auto (this node's cluster) or an address"
+    ),
+    workers: int = typer.Option(1, "--workers", help="With --ray: actors, each annotating one shard at a time"),
+    shard_size: int = typer.Option(1000, "--shard-size", help="With --ray: records per shard (the unit of resuming)"),
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
 
     Every answer is stored the moment it arrives (see the config's store), so a
     killed run can simply be rerun. Config overrides work as in `spacy train`,
     e.g. --paths.responses cache/other.sqlite --components.llm.model.concurrency 8
+
+    With --ray the model's base_url may list several servers, e.g.
+    --components.llm.model.base_url '["http://a:8080/v1","http://b:8080/v1"]'
+    (docs/scale.md: how the store works on a cluster).
     """
     from .teacher.annotate import annotate, print_summary
 
     overrides = parse_config_overrides(ctx.args)
+    if ray is None and workers != 1:
+        msg.fail("--workers needs --ray; on one machine raise the model's concurrency instead", exits=1)
+    if ray is not None:
+        from .scale.annotate_ray import annotate_on_ray
+
+        with fail_cleanly():
+            stats = annotate_on_ray(
+                config,
+                input,
+                output,
+                ray=ray,
+                workers=workers,
+                overrides=overrides,
+                text_field=text_field,
+                batch_size=batch_size,
+                limit=limit,
+                shard_size=shard_size,
+                stats_path=stats_json,
+                show_progress=not quiet,
+            )
+        print_summary(stats, output)
+        return
     with fail_cleanly():
         stats = annotate(
             config,

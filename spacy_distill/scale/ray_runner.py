@@ -65,7 +65,7 @@ def run_on_ray(
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             _ShardMapper,
             fn_constructor_kwargs={"pipeline": pipeline, "text_field": text_field, "batch_size": batch_size},
-            compute=ray.data.ActorPoolStrategy(size=workers),
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
             batch_size=1,
             num_cpus=1,
         )

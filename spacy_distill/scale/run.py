@@ -55,7 +55,7 @@ def apply_pipeline(
     shards = plan_shards(input_path, shard_size)
     parts_dir = output_path.with_name(output_path.name + ".parts")
     plan = _plan(pipeline, input_path, shard_size, batch_size, text_field)
-    _check_or_start(parts_dir, plan)
+    check_or_start(parts_dir, plan)
     pending = [s for s in shards if not _part_path(parts_dir, s.index).exists()]
 
     bar = tqdm(total=sum(s.stop - s.start for s in pending), desc="apply", unit="line", disable=not show_progress)
@@ -140,7 +140,8 @@ def _plan(pipeline: str, input_path: Path, shard_size: int, batch_size: int, tex
     }
 
 
-def _check_or_start(parts_dir: Path, plan: Dict[str, Any]) -> None:
+def check_or_start(parts_dir: Path, plan: Dict[str, Any]) -> None:
+    """Start PARTS_DIR with the run's plan, or check that the unfinished run in it had the same plan."""
     plan_path = parts_dir / "plan.json"
     if plan_path.exists():
         before = read_json(plan_path)
@@ -150,7 +151,7 @@ def _check_or_start(parts_dir: Path, plan: Dict[str, Any]) -> None:
                 f"{parts_dir} holds the parts of an unfinished run with other settings ({', '.join(changed)} "
                 f"differ): rerun it as it was, or delete the folder to start again"
             )
-        msg.info(f"Resuming: {len(list(parts_dir.glob('shard-*.jsonl')))} finished shards in {parts_dir}")
+        msg.info(f"Resuming the unfinished run in {parts_dir}")
     else:
         write_json_atomic(plan_path, plan)
 

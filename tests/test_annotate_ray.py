@@ -126,6 +126,12 @@ def test_shards_over_two_servers_give_the_single_process_docs(ray_cluster, texts
     assert comparable(tmp_path / "again.spacy") == comparable(tmp_path / "one.spacy")
 
 
+def test_workers_without_ray_is_refused(tmp_path):
+    args = ["annotate", str(TEACHER_NER_CFG), str(tmp_path / "in.jsonl"), str(tmp_path / "out.spacy"), "--workers", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "--workers needs --ray" in result.output
+
+
 def test_a_failed_run_resent_only_the_prompts_never_answered(ray_cluster, texts, tmp_path):
     source = write_input(tmp_path / "in.jsonl", texts)
     marker = texts[20][:30]  # one text the server fails on, in the fifth shard

@@ -42,6 +42,9 @@ def test_one_record_per_input_record_in_every_format(setup, tmp_path):
     stats = spacy_distill.apply(model, corpus, tmp_path / "out.jsonl", shard_size=37, show_progress=False)
     records = read_jsonl(tmp_path / "out.jsonl")
     assert stats["docs"] == len(records) == N_TEXTS and stats["rejected"] == 0 and stats["shards_resumed"] == 0
+    assert 0 < stats["cpu_seconds"] and stats["docs_per_cpu_second"] == pytest.approx(
+        N_TEXTS / stats["cpu_seconds"], 1e-3
+    )
     assert not (tmp_path / "out.jsonl.parts").exists()
     quarter = N_TEXTS // 4
     names = ["a.jsonl"] * quarter + ["b.csv"] * quarter + ["c.txt"] * quarter + ["d.parquet"] * quarter

@@ -69,7 +69,9 @@ def apply_pipeline(
         bar.close()
 
     parts = [_part_path(parts_dir, s.index) for s in shards]
-    rejected = [r for part in parts for r in _part_summary(part)["rejected"]]
+    summaries = [_part_summary(part) for part in parts]
+    rejected = [r for summary in summaries for r in summary["rejected"]]
+    cpu_seconds = sum(summary["cpu_seconds"] for summary in summaries)
     n_docs = write_output(parts, output_path)
     rejected_path = output_path.with_name(output_path.stem + ".rejected.jsonl")
     if rejected:
@@ -94,6 +96,8 @@ def apply_pipeline(
         "ray": ray,
         "seconds": round(seconds, 3),
         "docs_per_second": round(n_docs / seconds, 3) if seconds else None,
+        "cpu_seconds": round(cpu_seconds, 3),
+        "docs_per_cpu_second": round(n_docs / cpu_seconds, 3) if cpu_seconds else None,
     }
     if stats_path is not None:
         write_json_atomic(Path(stats_path), stats)
@@ -162,7 +166,8 @@ def _part_path(parts_dir: Path, index: int) -> Path:
 
 def _write_part(parts_dir: Path, result: Dict[str, Any]) -> None:
     """A shard's summary line, then its records: whole or not at all."""
-    summary = {"index": result["index"], "docs": len(result["lines"]), "rejected": result["rejected"]}
+    summary = {key: result[key] for key in ("index", "rejected", "cpu_seconds")}
+    summary["docs"] = len(result["lines"])
     with atomic_path(_part_path(parts_dir, result["index"])) as tmp, tmp.open("w", encoding="utf8") as f:
         f.write(json.dumps(summary, ensure_ascii=False) + "\n")
         for line in result["lines"]:
@@ -178,7 +183,8 @@ def print_summary(stats: Dict[str, Any], output_path: Path) -> None:
     where = f"Ray ({stats['ray']})" if stats["ray"] else "this machine"
     msg.good(
         f"Applied the pipeline to {stats['docs']} records -> {output_path} in {stats['seconds']:.1f}s "
-        f"({stats['docs_per_second']} docs/s, {stats['workers']} workers on {where})"
+        f"({stats['docs_per_second']} docs/s, {stats['workers']} workers on {where}; "
+        f"{stats['docs_per_cpu_second']} docs per CPU second of a worker)"
     )
     if stats["shards_resumed"]:
         msg.info(f"{stats['shards_resumed']} of {stats['shards']} shards were kept from the interrupted run")

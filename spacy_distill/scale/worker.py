@@ -1,6 +1,7 @@
 """One shard through the pipeline: what every worker (the process itself, a process pool, a Ray actor) runs."""
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -26,14 +27,15 @@ class ShardWorker:
         self.batch_size = batch_size
 
     def run(self, shard: Dict[str, Any]) -> Dict[str, Any]:
-        shard = Shard(**shard)
+        shard, cpu_start = Shard(**shard), time.process_time()
         records, rejected = read_shard(shard, self.text_field)
         docs = self.nlp.pipe((r.text for r in records), batch_size=self.batch_size)
         lines = [
             json.dumps(doc_record(doc, f"{shard.name}:{r.line}", r.meta), ensure_ascii=False, default=str)
             for doc, r in zip(docs, records)
         ]
-        return {"index": shard.index, "lines": lines, "rejected": rejected}
+        cpu_seconds = time.process_time() - cpu_start  # this worker's CPU, whatever else runs on the machine
+        return {"index": shard.index, "lines": lines, "rejected": rejected, "cpu_seconds": cpu_seconds}
 
 
 _worker = None  # the process pool's worker, one per process

@@ -91,3 +91,15 @@ def test_a_malformed_record_on_ray_names_its_file_and_line(ray_cluster, setup, t
     assert [(r["file"], r["line"]) for r in rejected] == [("in.jsonl", 17)]
     assert rejected[0]["error"].startswith(f"{tmp_path / 'in.jsonl'}:17: not valid JSON")
     assert "in.jsonl:17" not in ids(tmp_path / "out.jsonl") and len(ids(tmp_path / "out.jsonl")) == 29
+
+
+def test_a_file_without_the_text_column_on_ray_fails_cleanly(ray_cluster, setup, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, model, _, _ = setup
+    pq.write_table(pa.table({"body": ["no text column here"]}), tmp_path / "in.parquet")
+    args = ["apply", str(model), str(tmp_path / "in.parquet"), str(tmp_path / "out.jsonl"), "--ray", "local", "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert f"{tmp_path / 'in.parquet'}: no column 'text' (columns: ['body'])" in " ".join(result.output.split())

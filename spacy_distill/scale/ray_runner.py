@@ -8,7 +8,7 @@ at the same path on every node (a shared file system); the driver writes the out
 import logging
 from typing import Any, Dict, Iterator, List
 
-from ..errors import InputError
+from ..errors import DistillError, InputError
 from .io import Shard
 from .worker import ShardWorker
 
@@ -42,7 +42,12 @@ class _ShardMapper:
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
         import json
 
-        results = [self.worker.run(json.loads(shard)) for shard in batch["shard"]]
+        results = []
+        for shard in map(json.loads, batch["shard"]):
+            try:
+                results.append(self.worker.run(shard))
+            except DistillError as e:  # a file the user can fix: a clean message in the driver, not Ray's traceback
+                results.append({"index": shard["index"], "error": str(e)})
         return {"result": [json.dumps(result, ensure_ascii=False) for result in results]}
 
 
@@ -70,7 +75,10 @@ def run_on_ray(
             num_cpus=1,
         )
         for row in dataset.iter_rows():
-            yield json.loads(row["result"])
+            result = json.loads(row["result"])
+            if "error" in result:
+                raise InputError(result["error"])
+            yield result
     finally:
         if started:
             ray.shutdown()

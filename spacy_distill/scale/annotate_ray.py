@@ -9,6 +9,7 @@ shard is done the shards' answers are merged into the config's store and the par
 killed run, rerun, skips finished shards and sends only the prompts no shard store holds.
 """
 
+import os
 import shutil
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from ..errors import DistillError, InputError
 from ..files import atomic_path, read_docs, read_json, write_docs_atomic, write_json_atomic
 from ..inputs import Record, read_records
 from ..teacher.store import ResponseStore
+from .ray_runner import connect, use_driver_directory
 from .run import check_or_start
 
 SHARD_STORE = "spacy_distill.ShardResponseStore.v1"
@@ -202,7 +204,8 @@ def _task(parts_dir: Path, index: int, records: List[Record], overrides: Dict[st
 class _AnnotateMapper:
     """A Ray Data actor: annotates the batch's shards (one per batch) with the public `annotate`."""
 
-    def __init__(self, config_path: str, text_field: str, batch_size: Optional[int]):
+    def __init__(self, config_path: str, text_field: str, batch_size: Optional[int], cwd: str):
+        use_driver_directory(cwd)
         self.config_path, self.text_field, self.batch_size = config_path, text_field, batch_size
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
@@ -239,8 +242,6 @@ def _run(tasks, config_path: str, workers: int, address: str, text_field: str, b
         return
     import ray.data
 
-    from .ray_runner import connect
-
     started = connect(address, workers)
     try:
         context = ray.data.DataContext.get_current()
@@ -249,7 +250,12 @@ def _run(tasks, config_path: str, workers: int, address: str, text_field: str, b
         items = [{"task": json.dumps(task)} for task in tasks]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             _AnnotateMapper,
-            fn_constructor_kwargs={"config_path": config_path, "text_field": text_field, "batch_size": batch_size},
+            fn_constructor_kwargs={
+                "config_path": config_path,
+                "text_field": text_field,
+                "batch_size": batch_size,
+                "cwd": os.getcwd(),
+            },
             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
             batch_size=1,
             num_cpus=1,

@@ -6,6 +6,7 @@ at the same path on every node (a shared file system); the driver writes the out
 """
 
 import logging
+import os
 from typing import Any, Dict, Iterator, List
 
 from ..errors import DistillError, InputError
@@ -33,10 +34,17 @@ def connect(address: str, workers: int) -> bool:
     return True
 
 
+def use_driver_directory(cwd: str) -> None:
+    """Work in the driver's directory where this node sees it (shared storage), so relative paths mean the same."""
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+
+
 class _ShardMapper:
     """A Ray Data actor: the batch's shards (one per batch) through its ShardWorker."""
 
-    def __init__(self, pipeline: str, text_field: str, batch_size: int):
+    def __init__(self, pipeline: str, text_field: str, batch_size: int, cwd: str):
+        use_driver_directory(cwd)
         self.worker = ShardWorker(pipeline, text_field, batch_size)
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
@@ -69,7 +77,12 @@ def run_on_ray(
         items = [{"shard": json.dumps(shard.to_dict())} for shard in shards]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             _ShardMapper,
-            fn_constructor_kwargs={"pipeline": pipeline, "text_field": text_field, "batch_size": batch_size},
+            fn_constructor_kwargs={
+                "pipeline": pipeline,
+                "text_field": text_field,
+                "batch_size": batch_size,
+                "cwd": os.getcwd(),
+            },
             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
             batch_size=1,
             num_cpus=1,

@@ -43,7 +43,8 @@ def test_one_record_per_input_record_in_every_format(setup, tmp_path):
     records = read_jsonl(tmp_path / "out.jsonl")
     assert stats["docs"] == len(records) == N_TEXTS and stats["rejected"] == 0 and stats["shards_resumed"] == 0
     assert stats["cpu_seconds"] > 0 and stats["docs_per_cpu_second"] == pytest.approx(
-        N_TEXTS / stats["cpu_seconds"], 1e-3
+        N_TEXTS / stats["cpu_seconds"],
+        rel=0.01,  # cpu_seconds is rounded to ms
     )
     assert not (tmp_path / "out.jsonl.parts").exists()
     quarter = N_TEXTS // 4

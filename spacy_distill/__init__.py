@@ -15,6 +15,7 @@ evaluate           teacher vs. student vs. rules on gold (evaluation/)
 review             the review page                       (review_app/server.py)
 loop               rounds until the student wins         (rounds/loop.py)
 propose_rules      rules from the LLM and the corrections (rules/propose.py)
+apply              a trained pipeline over a corpus, here or on Ray (scale/run.py)
 
 Imports stay lazy: `import spacy_distill` loads none of them.
 """
@@ -33,6 +34,7 @@ _API = {
     "review": ("spacy_distill.review_app.server", "serve"),
     "loop": ("spacy_distill.rounds.loop", "run_loop"),
     "propose_rules": ("spacy_distill.rules.propose", "propose_rules"),
+    "apply": ("spacy_distill.scale.run", "apply_pipeline"),
 }
 __all__ = ["__version__", *_API]
 

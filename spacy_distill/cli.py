@@ -57,16 +57,47 @@ def annotate_cli(
         None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", help="Shards on Ray actors: local (a cluster here), auto (this node's cluster) or an address"
+    ),
+    workers: int = typer.Option(1, "--workers", help="With --ray: actors, each annotating one shard at a time"),
+    shard_size: int = typer.Option(1000, "--shard-size", help="With --ray: records per shard (the unit of resuming)"),
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
 
     Every answer is stored the moment it arrives (see the config's store), so a
     killed run can simply be rerun. Config overrides work as in `spacy train`,
     e.g. --paths.responses cache/other.sqlite --components.llm.model.concurrency 8
+
+    With --ray the model's base_url may list several servers, e.g.
+    --components.llm.model.base_url '["http://a:8080/v1","http://b:8080/v1"]'
+    (docs/scale.md: how the store works on a cluster).
     """
     from .teacher.annotate import annotate, print_summary
 
     overrides = parse_config_overrides(ctx.args)
+    if ray is None and workers != 1:
+        msg.fail("--workers needs --ray; on one machine raise the model's concurrency instead", exits=1)
+    if ray is not None:
+        from .scale.annotate_ray import annotate_on_ray
+
+        with fail_cleanly():
+            stats = annotate_on_ray(
+                config,
+                input,
+                output,
+                ray=ray,
+                workers=workers,
+                overrides=overrides,
+                text_field=text_field,
+                batch_size=batch_size,
+                limit=limit,
+                shard_size=shard_size,
+                stats_path=stats_json,
+                show_progress=not quiet,
+            )
+        print_summary(stats, output)
+        return
     with fail_cleanly():
         stats = annotate(
             config,
@@ -381,6 +412,52 @@ def loop_cli(
     with fail_cleanly():
         summary = run_loop(config, output, overrides=overrides, show_progress=not quiet)
     print_summary(summary)
+
+
+@app.command("apply")
+def apply_cli(
+    pipeline: Path = typer.Argument(
+        ..., help="Trained pipeline folder (student, rules or both), e.g. training/model-best"
+    ),
+    input: Path = typer.Argument(
+        ..., help="Texts: a .jsonl, .txt, .csv or .parquet file, or a folder of them (shards)"
+    ),
+    output: Path = typer.Argument(..., help="Annotations: .jsonl or .parquet, one record per input record"),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", help="Run on Ray: local (a cluster on this machine), auto (this node's cluster) or an address"
+    ),
+    workers: int = typer.Option(1, "--workers", help="Processes (or with --ray, actors) each running the pipeline"),
+    batch_size: int = typer.Option(256, "--batch-size", help="Texts per nlp.pipe batch"),
+    shard_size: int = typer.Option(
+        10_000, "--shard-size", help="Lines (Parquet: rows) per shard: the unit of work and of resuming"
+    ),
+    text_field: str = typer.Option("text", "--text-field", help="Field (JSONL), column (CSV, Parquet) of the text"),
+    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the run's counts and speed here"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+):
+    """Run a trained pipeline over a corpus: entities, spans (with scores) and categories per record.
+
+    Finished shards are kept in OUTPUT.parts/ until the end, so a killed run
+    continues where it stopped when rerun with the same settings. Malformed
+    records are skipped, counted and listed (file, line, error) in OUTPUT's stem
+    + .rejected.jsonl. The output does not depend on --workers or --ray.
+    """
+    from .scale.run import apply_pipeline, print_summary
+
+    with fail_cleanly():
+        stats = apply_pipeline(
+            pipeline,
+            input,
+            output,
+            ray=ray,
+            workers=workers,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            text_field=text_field,
+            stats_path=stats_json,
+            show_progress=not quiet,
+        )
+    print_summary(stats, output)
 
 
 rules_app = typer.Typer(

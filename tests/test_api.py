@@ -18,6 +18,7 @@ POSITIONAL = {  # the paths a command takes as arguments; everything else is key
     "evaluate": 1,
     "review": 1,
     "loop": 2,
+    "apply": 3,
 }
 
 

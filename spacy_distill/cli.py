@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from spacy.cli._util import parse_config_overrides
@@ -57,12 +57,20 @@ def annotate_cli(
         None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+    on_error: str = typer.Option(
+        "fail",
+        "--on-error",
+        help="A doc the teacher cannot answer (after retries): 'fail' stops the run; "
+        "'skip' annotates the others and lists the failed docs with their input lines",
+    ),
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
 
-    Every answer is stored the moment it arrives (see the config's store), so a
-    killed run can simply be rerun. Config overrides work as in `spacy train`,
-    e.g. --paths.responses cache/other.sqlite --components.llm.model.concurrency 8
+    Every answer is checked and stored the moment it arrives (see the config's
+    store), so a killed or failed run can simply be rerun. While a run works, an
+    older OUTPUT waits as OUTPUT.previous (deleted when the run succeeds). Config
+    overrides work as in `spacy train`, e.g. --paths.responses cache/other.sqlite
+    --components.llm.model.concurrency 8
     """
     from .teacher.annotate import annotate, print_summary
 
@@ -78,8 +86,9 @@ def annotate_cli(
             batch_size=batch_size,
             limit=limit,
             show_progress=not quiet,
+            on_error=on_error,
         )
-    print_summary(stats, output)
+    print_summary(stats, output, input)
 
 
 @app.command("export")
@@ -334,6 +343,53 @@ def loop_cli(
     with fail_cleanly():
         summary = run_loop(config, output, overrides=overrides, show_progress=not quiet)
     print_summary(summary)
+
+
+store_app = typer.Typer(
+    name="store", help="List and purge the teacher's stored answers (the response store).", no_args_is_help=True
+)
+app.add_typer(store_app)
+STORE_ARG = typer.Argument(..., help="Response store (.sqlite), e.g. cache/teacher_responses.sqlite")
+MODEL_OPT = typer.Option(None, "--model", help="Only answers of this model (the name `store list` shows)")
+DOCS_OPT = typer.Option(None, "--docs", help="Teacher docs (.spacy from `annotate`) for --parse-failures/--input-line")
+FAILURES_OPT = typer.Option(False, "--parse-failures", help="Only answers the parser could not read (needs --docs)")
+LINES_OPT = typer.Option(None, "--input-line", help="Only the answers for this input line (repeat; needs --docs)")
+
+
+@store_app.command("list")
+def store_list_cli(
+    store: Path = STORE_ARG,
+    model: Optional[str] = MODEL_OPT,
+    docs: Optional[Path] = DOCS_OPT,
+    parse_failures: bool = FAILURES_OPT,
+    input_line: Optional[List[int]] = LINES_OPT,
+    show: int = typer.Option(20, "--show", help="Show at most this many answers (0: only the counts)"),
+):
+    """Count the stored answers per model and show some (or those the filters select)."""
+    from .teacher.store_admin import list_answers
+
+    with fail_cleanly():
+        list_answers(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, show=show)
+
+
+@store_app.command("purge")
+def store_purge_cli(
+    store: Path = STORE_ARG,
+    model: Optional[str] = MODEL_OPT,
+    docs: Optional[Path] = DOCS_OPT,
+    parse_failures: bool = FAILURES_OPT,
+    input_line: Optional[List[int]] = LINES_OPT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed"),
+):
+    """Remove stored answers so that the next `annotate` asks for them again.
+
+    Give at least one filter: --model M, or --docs TEACHER.spacy with --parse-failures
+    and/or --input-line N. Several filters select the answers matching all of them.
+    """
+    from .teacher.store_admin import purge
+
+    with fail_cleanly():
+        purge(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, dry_run=dry_run)
 
 
 rules_app = typer.Typer(

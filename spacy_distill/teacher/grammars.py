@@ -9,7 +9,7 @@ grammar string or one of these objects as their ``grammar`` option.
 """
 
 import re
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 from spacy_llm.registry import registry
 from spacy_llm.util import split_labels
@@ -75,6 +75,21 @@ class SpanGrammar:
             raise ConfigError(f"SpanGrammar: the prompt has no text marker {self.text_marker!r}")
         return prompt.rsplit(self.text_marker, 1)[1].rsplit(self.answer_marker, 1)[0]
 
+    def answer_problem(self, prompt: str, answer: str) -> Optional[str]:
+        """What in an answer breaks this grammar (None: nothing). The stop sequence may have cut the final newline."""
+        body = answer.rstrip("\n")
+        if body == "none":
+            return None
+        lines = body.split("\n")
+        if len(lines) > self.max_spans:
+            return f"{len(lines)} lines, at most {self.max_spans} allowed"
+        phrases = set(text_phrases(self.prompt_text(prompt), self.max_phrase_tokens))
+        for line in lines:
+            phrase, bar, label = line.rpartition(" | ")
+            if not bar or label not in self.labels or phrase not in phrases:
+                return f"{line[:80]!r} is not 'phrase | LABEL' with a phrase from the text and a known label"
+        return None
+
     def __call__(self, prompt: str) -> str:
         phrases = text_phrases(self.prompt_text(prompt), self.max_phrase_tokens)
         if not phrases:
@@ -102,6 +117,12 @@ def textcat_grammar(labels: Union[str, List[str]], exclusive: bool = True) -> st
 def grammar_for(grammar: Any, prompt: str) -> str:
     """The GBNF text for one prompt, from a fixed string or a per-prompt grammar object."""
     return grammar(prompt) if callable(grammar) else grammar
+
+
+def grammar_problem(grammar: Any, prompt: str, answer: str) -> Optional[str]:
+    """What in the answer breaks the grammar, for grammars that can tell (SpanGrammar); else None."""
+    check = getattr(grammar, "answer_problem", None)
+    return check(prompt, answer) if check is not None else None
 
 
 def grammar_identity(grammar: Any) -> Any:

@@ -397,7 +397,7 @@ def test_real_llm_spancat(tmp_path):
         for line in lines:
             phrase, label = line.split(" | ")
             assert label == TOXIC and phrase in doc.text, line  # copied from the text
-            assert len(re.findall(r"\w+|[^\w\s]", phrase)) <= 4  # max_phrase_tokens
+            assert len(re.findall(r"\w+|[^\w\s]", phrase)) <= 8  # max_phrase_tokens
             assert phrase.lower() in found or phrase in dropped, line  # used, or counted as dropped
             n_lines += 1
         assert all(s.label_ == TOXIC for s in doc.spans["sc"])

@@ -141,7 +141,7 @@ def make_llamacpp(
     endpoint: "completions" (raw prompt, best for tiny models) or "chat" (the GGUF's chat template).
     options: temperature, max_tokens, stop, top_p, repeat_penalty, ... (defaults: greedy, 128 tokens,
         stop at a blank line).
-    grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v1), that constrains
+    grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v2), that constrains
         every answer; spacy_distill.TextCatGrammar.v1 for text classification.
     store: a spacy_distill.ResponseStore.v1; answered prompts are never computed again.
     """

@@ -232,7 +232,7 @@ def make_openai_compatible(
     api_key_env: name of the environment variable holding the key; None for local servers.
     options: request body fields passed through as given: temperature, max_tokens, stop,
         seed, response_format (JSON schema), guided_json (vLLM), ...
-    grammar: GBNF text or a per-prompt grammar (spacy_distill.SpanGrammar.v1), sent in the
+    grammar: GBNF text or a per-prompt grammar (spacy_distill.SpanGrammar.v2), sent in the
         request field `grammar_field`: "grammar" for llama.cpp's server; for vLLM "guided_grammar"
         (up to 0.11) or "structured_outputs.grammar" (0.12 on; a dotted name nests the field).
         Answers that break a SpanGrammar are refused (retried, never stored).

@@ -345,9 +345,7 @@ def loop_cli(
     print_summary(summary)
 
 
-store_app = typer.Typer(
-    name="store", help="List and purge the teacher's stored answers (the response store).", no_args_is_help=True
-)
+store_app = typer.Typer(name="store", help="List and purge the teacher's stored answers.", no_args_is_help=True)
 app.add_typer(store_app)
 STORE_ARG = typer.Argument(..., help="Response store (.sqlite), e.g. cache/teacher_responses.sqlite")
 MODEL_OPT = typer.Option(None, "--model", help="Only answers of this model (the name `store list` shows)")
@@ -381,11 +379,8 @@ def store_purge_cli(
     input_line: Optional[List[int]] = LINES_OPT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed"),
 ):
-    """Remove stored answers so that the next `annotate` asks for them again.
-
-    Give at least one filter: --model M, or --docs TEACHER.spacy with --parse-failures
-    and/or --input-line N. Several filters select the answers matching all of them.
-    """
+    """Remove stored answers so that the next `annotate` asks again. At least one filter: --model M,
+    or --docs TEACHER.spacy with --parse-failures and/or --input-line N (all filters must match)."""
     from .teacher.store_admin import purge
 
     with fail_cleanly():

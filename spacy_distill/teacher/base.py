@@ -215,6 +215,7 @@ class StoredModel(abc.ABC):
                 completion.completion_tokens,
             )
         with self._lock:
+            self.failures.pop(key, None)  # answered now (an earlier doc with this prompt failed)
             self.stats["llm_calls"] += 1
             self.stats["prompt_tokens"] += completion.prompt_tokens or 0
             self.stats["completion_tokens"] += completion.completion_tokens or 0

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from spacy.cli._util import parse_config_overrides
@@ -57,6 +57,12 @@ def annotate_cli(
         None, "--limit", help="Annotate only the first N texts (try a teacher on a sample)"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
+    on_error: str = typer.Option(
+        "fail",
+        "--on-error",
+        help="A doc the teacher cannot answer (after retries): 'fail' stops the run; "
+        "'skip' annotates the others and lists the failed docs with their input lines",
+    ),
     ray: Optional[str] = typer.Option(
         None, "--ray", help="Shards on Ray actors: local (a cluster here), auto (this node's cluster) or an address"
     ),
@@ -65,19 +71,27 @@ def annotate_cli(
 ):
     """Pre-annotate raw texts with the LLM teacher in CONFIG.
 
-    Every answer is stored the moment it arrives (see the config's store), so a
-    killed run can simply be rerun. Config overrides work as in `spacy train`,
-    e.g. --paths.responses cache/other.sqlite --components.llm.model.concurrency 8
+    Every answer is checked and stored the moment it arrives (see the config's
+    store), so a killed or failed run can simply be rerun. While a run works, an
+    older OUTPUT waits as OUTPUT.previous (deleted when the run succeeds). Config
+    overrides work as in `spacy train`, e.g. --paths.responses cache/other.sqlite
+    --components.llm.model.concurrency 8
 
     With --ray the model's base_url may list several servers, e.g.
     --components.llm.model.base_url '["http://a:8080/v1","http://b:8080/v1"]'
-    (docs/scale.md: how the store works on a cluster).
+    (docs/scale.md: how the store works on a cluster); a shard that fails is
+    reported with its input lines, and a rerun asks only what was never answered.
     """
     from .teacher.annotate import annotate, print_summary
 
     overrides = parse_config_overrides(ctx.args)
     if ray is None and workers != 1:
         msg.fail("--workers needs --ray; on one machine raise the model's concurrency instead", exits=1)
+    if ray is not None and on_error != "fail":
+        msg.fail(
+            "--on-error skip works on one machine; with --ray a failed shard is reported and a rerun retries it",
+            exits=1,
+        )
     if ray is not None:
         from .scale.annotate_ray import annotate_on_ray
 
@@ -109,8 +123,9 @@ def annotate_cli(
             batch_size=batch_size,
             limit=limit,
             show_progress=not quiet,
+            on_error=on_error,
         )
-    print_summary(stats, output)
+    print_summary(stats, output, input)
 
 
 @app.command("export")
@@ -458,6 +473,48 @@ def apply_cli(
             show_progress=not quiet,
         )
     print_summary(stats, output)
+
+
+store_app = typer.Typer(name="store", help="List and purge the teacher's stored answers.", no_args_is_help=True)
+app.add_typer(store_app)
+STORE_ARG = typer.Argument(..., help="Response store (.sqlite), e.g. cache/teacher_responses.sqlite")
+MODEL_OPT = typer.Option(None, "--model", help="Only answers of this model (the name `store list` shows)")
+DOCS_OPT = typer.Option(None, "--docs", help="Teacher docs (.spacy from `annotate`) for --parse-failures/--input-line")
+FAILURES_OPT = typer.Option(False, "--parse-failures", help="Only answers the parser could not read (needs --docs)")
+LINES_OPT = typer.Option(None, "--input-line", help="Only the answers for this input line (repeat; needs --docs)")
+
+
+@store_app.command("list")
+def store_list_cli(
+    store: Path = STORE_ARG,
+    model: Optional[str] = MODEL_OPT,
+    docs: Optional[Path] = DOCS_OPT,
+    parse_failures: bool = FAILURES_OPT,
+    input_line: Optional[List[int]] = LINES_OPT,
+    show: int = typer.Option(20, "--show", help="Show at most this many answers (0: only the counts)"),
+):
+    """Count the stored answers per model and show some (or those the filters select)."""
+    from .teacher.store_admin import list_answers
+
+    with fail_cleanly():
+        list_answers(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, show=show)
+
+
+@store_app.command("purge")
+def store_purge_cli(
+    store: Path = STORE_ARG,
+    model: Optional[str] = MODEL_OPT,
+    docs: Optional[Path] = DOCS_OPT,
+    parse_failures: bool = FAILURES_OPT,
+    input_line: Optional[List[int]] = LINES_OPT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed"),
+):
+    """Remove stored answers so that the next `annotate` asks again. At least one filter: --model M,
+    or --docs TEACHER.spacy with --parse-failures and/or --input-line N (all filters must match)."""
+    from .teacher.store_admin import purge
+
+    with fail_cleanly():
+        purge(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, dry_run=dry_run)
 
 
 rules_app = typer.Typer(

@@ -2,7 +2,8 @@
 
 Every writer puts its bytes in `NAME.partial-PID` next to the target and renames it into place
 (`os.replace` is atomic), so a process killed at any point leaves either the old file or the
-new one, never half of one. JSON is written with `json`, not srsly: srsly's ujson writes 1.914
+new one, never half of one; a write that fails removes its partial file (a killed one cannot:
+`annotate` removes those of dead processes). JSON is written with `json`, not srsly: srsly's ujson writes 1.914
 as 1.9139999.
 """
 
@@ -22,7 +23,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    yield tmp
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
+        raise
     os.replace(tmp, path)
 
 

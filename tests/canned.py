@@ -1,10 +1,10 @@
 """A canned-response model for fast unit tests of parsing and plumbing (never the only test)."""
 
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, Iterable, Optional
 
 from spacy_llm.registry import registry
 
-from spacy_distill.teacher.base import StoredModel
+from spacy_distill.teacher.base import Completion, StoredModel
 from spacy_distill.teacher.store import ResponseStore
 
 
@@ -13,25 +13,37 @@ class CannedModel(StoredModel):
 
     name = "Canned"
 
-    def __init__(self, answers: Dict[str, str], default: str = "none", store: Optional[ResponseStore] = None):
+    def __init__(
+        self,
+        answers: Dict[str, str],
+        default: str = "none",
+        store: Optional[ResponseStore] = None,
+        context_length: Optional[int] = None,
+    ):
         super().__init__(store=store, concurrency=2)
         self.answers = answers
         self.default = default
+        if context_length is not None:  # spacy-llm cuts longer docs into shards
+            self.context_length = context_length
 
     @property
     def identity(self):
         return {"kind": self.name, "model": "canned", "answers": self.answers}
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
-        text = prompt.rsplit("Text: ", 1)[-1].split("\n", 1)[0].strip()
-        return self.answers.get(text, self.default), len(prompt.split()), 3
+    @property
+    def target(self) -> str:
+        return "canned model"
 
-    def describe_failure(self, error: Exception) -> str:
-        return f"canned model failed: {error}"
+    def complete(self, prompt: str) -> Completion:
+        text = prompt.rsplit("Text: ", 1)[-1].split("\n", 1)[0].strip()
+        return Completion(self.answers.get(text, self.default), "stop", len(prompt.split()), 3)
 
 
 @registry.llm_models("spacy_distill_test.Canned.v1")
 def make_canned(
-    answers: Dict[str, str], default: str = "none", store: Optional[ResponseStore] = None
+    answers: Dict[str, str],
+    default: str = "none",
+    store: Optional[ResponseStore] = None,
+    context_length: Optional[int] = None,
 ) -> Callable[[Iterable[Iterable[str]]], Iterable[Iterable[str]]]:
-    return CannedModel(answers, default, store)
+    return CannedModel(answers, default, store, context_length)

@@ -185,7 +185,14 @@ def free_port() -> int:
 class LlamaServer:
     """`python -m llama_cpp.server` as a child process, ready once GET /v1/models answers."""
 
-    def __init__(self, model_path: Path, log_path: Path, n_ctx: int = 2048, startup_timeout: float = 120):
+    def __init__(
+        self,
+        model_path: Path,
+        log_path: Path,
+        n_ctx: int = 2048,
+        startup_timeout: float = 120,
+        alias: Optional[str] = None,
+    ):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = log_path
@@ -201,6 +208,7 @@ class LlamaServer:
             str(self.port),
             "--n_ctx",
             str(n_ctx),
+            *(["--model_alias", alias] if alias else []),  # the name /v1/models lists (else the path)
         ]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)

@@ -6,7 +6,10 @@ prompt), `answer` (a function of the prompt), and a fault: `fault` is 500,
 429, "hang" (sleep `hang_seconds`, longer than the client's timeout) or
 "drop" (close the connection without answering), applied to the first
 `fault_first` requests and to every request whose prompt contains
-`fault_marker`. It records every request and the most requests in flight.
+`fault_marker`. Faults that answer 200 with no usable answer: "garbage" (not JSON), "bad_utf8",
+"empty_choices", "error_200" ({"error": ...}), "null_text", "empty_text", "html_text" (a 502
+page as the completion) and "length" (finish_reason "length"). It records every request and the
+most requests in flight.
 """
 
 import json
@@ -17,6 +20,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Union
 
 ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+def _with_text(reply: Dict[str, Any], text: Any, finish_reason: str = "stop") -> bytes:
+    choice = reply["choices"][0]
+    choice["finish_reason"] = finish_reason
+    if "message" in choice:
+        choice["message"]["content"] = text
+    else:
+        choice["text"] = text
+    return json.dumps(reply).encode("utf8")
+
+
+# Replies with status 200 and no usable answer, made from a good reply.
+BAD_200: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
+    "garbage": lambda reply: b"\x00\x17garbage, not JSON {",
+    "bad_utf8": lambda reply: b'{"choices": [{"text": "\xff\xfe"}]}',
+    "empty_choices": lambda reply: json.dumps({**reply, "choices": []}).encode("utf8"),
+    "error_200": lambda reply: json.dumps({"error": {"message": "model overloaded", "code": 503}}).encode("utf8"),
+    "null_text": lambda reply: _with_text(reply, None),
+    "empty_text": lambda reply: _with_text(reply, ""),
+    "html_text": lambda reply: _with_text(reply, HTML_502),
+    "length": lambda reply: _with_text(reply, "Zara | FASH", "length"),
+}
 
 
 def prompt_of(body: Dict[str, Any]) -> str:
@@ -52,6 +79,8 @@ class StubServer:
         fault_marker: Optional[str] = None,
         hang_seconds: float = 5.0,
         retry_after: str = "0",
+        slots: Optional[int] = None,
+        models: Optional[List[str]] = None,
     ):
         self.delay = delay
         self.answer = answer
@@ -60,6 +89,8 @@ class StubServer:
         self.fault_marker = fault_marker
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
+        self.slots = threading.Semaphore(slots) if slots else None  # a server that works on N requests at once
+        self.models = models  # GET /v1/models lists these; None: 404
         self.requests: List[Dict[str, Any]] = []  # path, headers (lower-case), body, in arrival order
         self.answered: List[str] = []  # prompts answered with 200, in completion order
         self.in_flight = 0
@@ -129,12 +160,21 @@ class StubServer:
                 self._stopping.wait(self.hang_seconds)
                 handler.close_connection = True
                 return
-            if fault in (500, 429):
+            if fault in (500, 429, 400):
                 headers = {"Retry-After": self.retry_after} if fault == 429 else {}
                 self._send(handler, fault, {"error": {"message": f"stub fault {fault}", "type": "stub"}}, headers)
                 return
-            delay = self.delay(prompt) if callable(self.delay) else self.delay
-            time.sleep(delay)
+            if fault in BAD_200:
+                self._send_raw(handler, BAD_200[fault](self._completion(ENDPOINTS[handler.path], body, prompt, "x")))
+                return
+            if self.slots is not None:
+                self.slots.acquire()
+            try:
+                delay = self.delay(prompt) if callable(self.delay) else self.delay
+                time.sleep(delay)
+            finally:
+                if self.slots is not None:
+                    self.slots.release()
             text = self.answer(prompt)
             self._send(handler, 200, self._completion(ENDPOINTS[handler.path], body, prompt, text))
             with self._lock:
@@ -164,6 +204,14 @@ class StubServer:
         }
 
     @staticmethod
+    def _send_raw(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    @staticmethod
     def _send(
         handler: BaseHTTPRequestHandler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None
     ) -> None:
@@ -185,6 +233,12 @@ class StubServer:
 
             def do_POST(self) -> None:
                 stub._respond(self)
+
+            def do_GET(self) -> None:
+                if self.path != "/v1/models" or stub.models is None:
+                    self.send_error(404)
+                    return
+                stub._send(self, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in stub.models]})
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

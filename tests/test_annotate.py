@@ -20,6 +20,7 @@ from spacy_distill.cli import app
 from spacy_distill.errors import InputError
 from spacy_distill.teacher.annotate import annotate
 from spacy_distill.teacher.base import TeacherError
+from spacy_distill.teacher.store import ResponseStore
 
 ROOT = Path(__file__).parent.parent
 LABEL = "FASHION_BRAND"
@@ -227,7 +228,8 @@ def test_output_is_written_to_partial_then_renamed(setup, monkeypatch):
     assert not list(tmp.glob("out.jsonl.partial*"))
 
 
-def test_failed_write_leaves_previous_output_untouched(setup, monkeypatch):
+def test_failed_write_moves_previous_output_aside(setup, monkeypatch):
+    """A failed run never leaves an older output looking current: it waits as OUTPUT.previous."""
     config, input_path, tmp = setup
     out = tmp / "out.jsonl"
     out.write_text("previous complete output\n")
@@ -245,31 +247,79 @@ def test_failed_write_leaves_previous_output_untouched(setup, monkeypatch):
     monkeypatch.setattr(prodigy, "doc_to_task", fail_on_third)
     with pytest.raises(OSError, match="disk full"):
         run(config, input_path, out)
-    assert out.read_text() == "previous complete output\n"
+    assert not out.exists()
+    assert (tmp / "out.jsonl.previous").read_text() == "previous complete output\n"
+    assert not list(tmp.glob("out.jsonl.partial*"))
+    monkeypatch.setattr(prodigy, "doc_to_task", real)
+    run(config, input_path, out)  # a run that succeeds replaces it
+    assert len(out.read_text().splitlines()) == 4 and not (tmp / "out.jsonl.previous").exists()
+
+
+def test_leftover_partial_of_a_killed_run_is_removed(setup):
+    config, input_path, tmp = setup
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp / f"out.spacy.partial-{dead.stdout.strip()}"
+    leftover.write_bytes(b"")  # a kill -9 during the final write
+    live = tmp / f"out.spacy.partial-{os.getppid()}"  # a running process's file is not ours to remove
+    live.write_bytes(b"")
+    run(config, input_path, tmp / "out.spacy")
+    assert not leftover.exists() and live.exists()
+    assert len(read_docbin(tmp / "out.spacy")) == 4
+
+
+def fail_on_levis(monkeypatch, reason: str = "server went away"):
+    real = canned.CannedModel.complete
+
+    def complete(self, prompt):
+        if "Text: Levi's" in prompt:
+            raise ConnectionError(reason)
+        return real(self, prompt)
+
+    monkeypatch.setattr(canned.CannedModel, "complete", complete)
+    return real
 
 
 def test_teacher_failure_names_input_line_and_writes_nothing(setup, monkeypatch):
     config, input_path, tmp = setup
     out = tmp / "out.jsonl"
-    real = canned.CannedModel.complete
-
-    def fail_on_levis(self, prompt):
-        if "Text: Levi's" in prompt:
-            raise ConnectionError("server went away")
-        return real(self, prompt)
-
-    monkeypatch.setattr(canned.CannedModel, "complete", fail_on_levis)
+    out.write_text("an older run's output\n")
+    real = fail_on_levis(monkeypatch)
     with pytest.raises(TeacherError) as e:
-        run(config, input_path, out, batch_size=2)
+        run(config, input_path, out, batch_size=2, stats_path=tmp / "stats.json")
     message = str(e.value)
     assert f"{input_path}:6" in message  # the Levi's record is on line 6 (after two empty ones)
-    assert "server went away" in message and "2 docs were done" in message
+    assert "canned model failed: server went away" in message
+    # docs are counted, not batches: the failing batch's other doc was answered too
+    assert "3 of 4 docs have their answers in the response store" in message
+    assert f"moved to {out}.previous" in message and f"stats are in {tmp / 'stats.json'}" in message
     assert not out.exists()
+    stats = srsly.read_json(tmp / "stats.json")
+    assert (stats["status"], stats["docs"], stats["failed_docs"], stats["failed"][0]["line"]) == ("failed", 2, 1, 6)
     # The answers that did arrive are in the store: a rerun only asks for the missing one.
     monkeypatch.setattr(canned.CannedModel, "complete", real)
     stats = run(config, input_path, out, batch_size=2)
     assert stats["llm_calls"] == 1 and stats["cache_hits"] == 3
     assert len(list(srsly.read_jsonl(out))) == 4
+
+
+def test_empty_answer_is_never_stored(setup):
+    _, input_path, tmp = setup
+    empty = write_config(tmp / "empty.cfg", {**ANSWERS, TEXTS[1]: "  \n"}, tmp / "cache" / "responses.sqlite")
+    with pytest.raises(
+        TeacherError, match=f"canned model gave no usable answer: the answer was empty .*{input_path}:3"
+    ):
+        run(empty, input_path, tmp / "out.spacy")
+    rows = list(ResponseStore(tmp / "cache" / "responses.sqlite").rows())
+    assert rows and all(row["response"].strip() for row in rows)
+
+
+def test_skip_finishes_the_other_docs(setup, monkeypatch):
+    config, input_path, tmp = setup
+    fail_on_levis(monkeypatch)
+    stats = run(config, input_path, tmp / "out.spacy", on_error="skip", stats_path=tmp / "stats.json")
+    assert [d.text for d in read_docbin(tmp / "out.spacy")] == TEXTS[:3]
+    assert stats["failed"] == [{"line": 6, "reason": "canned model failed: server went away"}]
+    assert srsly.read_json(tmp / "stats.json")["failed_docs"] == 1
 
 
 # --- the CLI -----------------------------------------------------------------------------------------
@@ -310,6 +360,17 @@ def test_cli_bad_input_exit_1_names_file_and_line(setup):
     assert f"{bad}:2: not valid JSON" in flat(result.output)
     assert "Traceback" not in result.output
     assert not (tmp / "out.jsonl").exists()
+
+
+def test_cli_on_error_skip_lists_failed_docs(setup, monkeypatch):
+    config, input_path, tmp = setup
+    fail_on_levis(monkeypatch, "no route to host")
+    result = cli(config, input_path, tmp / "out.jsonl", "--quiet", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "1 docs got no usable answer" in text and f"{input_path}:6: canned model failed: no route to host" in text
+    result = cli(config, input_path, tmp / "out.jsonl", "--quiet", "--on-error", "maybe")
+    assert result.exit_code == 1 and "on_error must be one of fail, skip" in flat(result.output)
 
 
 def test_cli_bad_output_suffix(setup):

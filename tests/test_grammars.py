@@ -19,6 +19,7 @@ from spacy_llm.util import assemble_from_config
 
 from spacy_distill.teacher.grammars import (
     SpanGrammar,
+    SpanGrammarV2,
     gbnf_literal,
     grammar_for,
     grammar_identity,
@@ -255,6 +256,52 @@ def test_registered_span_grammar():
     grammar = registry.llm_misc.get("spacy_distill.SpanGrammar.v1")(labels="A, B", max_spans=3)
     assert isinstance(grammar, SpanGrammar)
     assert grammar.labels == ["A", "B"] and grammar.max_spans == 3
+
+
+LAW = "Die Gebühr nach § 2 Abs. 1 Satz 1 VetbKostG wird erhoben."
+CITATION = "§ 2 Abs. 1 Satz 1 VetbKostG"
+
+
+def test_v2_fits_law_citations_and_v1_is_unchanged(gbnf):
+    prompt = f"Intro\nText: {LAW}\nEntities:"
+    v1 = registry.llm_misc.get("spacy_distill.SpanGrammar.v1")(labels="LAW")
+    v2 = registry.llm_misc.get("spacy_distill.SpanGrammar.v2")(labels="LAW")
+    assert (v1.max_phrase_tokens, v2.max_phrase_tokens) == (6, 8)
+    assert CITATION not in alternatives(v1(prompt), "phrase")  # v1: no phrase starts with §
+    assert v1.identity == {"grammar": "spacy_distill.SpanGrammar.v1", **v1.__dict__}  # v1's store keys kept
+    grammar = v2(prompt)
+    gbnf.assert_compiles(grammar)
+    assert gbnf.accepts(grammar, f"{CITATION} | LAW\n\n")
+    assert v2.answer_problem(prompt, f"{CITATION} | LAW\n") is None
+    assert v2.identity["grammar"] == "spacy_distill.SpanGrammar.v2"
+    assert grammar_identity(v1) != grammar_identity(v2)
+    short = SpanGrammarV2(["LAW"], max_phrase_tokens=7)
+    assert CITATION not in alternatives(short(prompt), "phrase")  # 8 tokens: § 2 Abs . 1 Satz 1 VetbKostG
+
+
+def test_grammar_size_grows_about_linearly_with_max_phrase_tokens(real_prompt):
+    sizes = {n: len(SpanGrammarV2(LABELS, max_phrase_tokens=n)(real_prompt)) for n in (4, 8)}
+    assert sizes[4] < sizes[8] < 3 * sizes[4]
+
+
+ANSWERS = [
+    "Dr. Martens | FASHION_BRAND\n\n",
+    "Zara | FASHION_BRAND\nZalando | SHOP\n\n",
+    "none\n\n",
+    "Prada | FASHION_BRAND\n\n",
+    "Zara | BRAND\n\n",
+    "Zara|FASHION_BRAND\n\n",
+    "Dr | FASHION_BRAND\nnone\n\n",
+    "cheaper than Zara | SHOP\n\n",
+    "<html>502 Bad Gateway</html>\n\n",
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_answer_check_agrees_with_llama_cpp(gbnf, real_prompt, answer):
+    """The client's check of an answer (before it is stored) says what llama.cpp's grammar says."""
+    grammar = SpanGrammarV2(LABELS)
+    assert (grammar.answer_problem(real_prompt, answer) is None) == gbnf.accepts(grammar(real_prompt), answer)
 
 
 # --- text classification ----------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 import pytest
 
+from spacy_distill.teacher.base import TeacherError
 from spacy_distill.teacher.bundled import bundled_model_path
 from spacy_distill.teacher.llamacpp import LlamaCppModel
+from spacy_distill.teacher.store import ResponseStore
 
 pytestmark = pytest.mark.llm
 
@@ -21,9 +23,18 @@ def test_invalid_grammar_is_a_clear_error_not_a_crash(smollm2):
 
 def test_grammar_constrains_the_answer(smollm2):
     model = LlamaCppModel(smollm2, grammar='root ::= "yes" | "no"', options={"max_tokens": 8})
-    text, n_prompt, n_completion = model.complete("Is the sky green? Answer yes or no:")
-    assert text in ("yes", "no")
-    assert n_prompt > 0 and n_completion >= 1
+    answer = model.complete("Is the sky green? Answer yes or no:")
+    assert answer.text in ("yes", "no") and answer.finish_reason == "stop"
+    assert answer.prompt_tokens > 0 and answer.completion_tokens >= 1
+
+
+def test_cut_off_answer_is_reported_and_not_stored(smollm2, tmp_path):
+    """max_tokens cuts the answer: the doc fails in words (greedy decoding would cut it again), nothing stored."""
+    store = ResponseStore(tmp_path / "s.sqlite")
+    model = LlamaCppModel(smollm2, options={"max_tokens": 3, "stop": []}, store=store)
+    with pytest.raises(TeacherError, match=r"llama.cpp model .* cut off at the token limit .* \(not retried\)"):
+        model([["Write a long story about the sea:"]])
+    assert len(store) == 0
 
 
 def test_identity_changes_with_options_and_grammar(smollm2):

@@ -143,7 +143,9 @@ def test_cli_annotate_in_process_then_from_store(tmp_path, texts, input_txt):
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    server = LlamaServer(bundled_model_path(MODEL), tmp_path_factory.mktemp("server") / "server.log")
+    server = LlamaServer(
+        bundled_model_path(MODEL), tmp_path_factory.mktemp("server") / "server.log", alias="tiny-teacher"
+    )
     yield server
     server.stop()
 
@@ -157,6 +159,16 @@ def test_server_honours_grammar_field(llama_server):
     )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["text"] == "zqx"
+
+
+def test_model_name_is_checked_against_the_servers_list(tmp_path, input_txt, llama_server):
+    from spacy_distill.errors import ConfigError
+    from spacy_distill.teacher.annotate import annotate
+
+    overrides = server_overrides(llama_server.base_url, tmp_path / "store.sqlite")
+    overrides["components.llm.model"]["model"] = "gemma-2b"
+    with pytest.raises(ConfigError, match=r"does not serve the model 'gemma-2b'; it lists 'tiny-teacher'"):
+        annotate(TEACHER_NER_CFG, input_txt[0], tmp_path / "out.spacy", overrides=overrides, show_progress=False)
 
 
 def server_overrides(base_url: str, store: Path) -> Dict:

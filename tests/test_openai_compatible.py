@@ -179,7 +179,12 @@ def test_api_key_env_is_sent_as_bearer_token(stub, monkeypatch):
     assert stub.requests[0]["headers"]["authorization"] == "Bearer sekrit"
 
 
-FAULTS = [(500, "HTTP 500"), (429, "HTTP 429"), ("hang", "timed out"), ("drop", "disconnected")]
+FAULTS = [
+    (500, "HTTP 500"),
+    (429, "HTTP 429"),
+    ("hang", "no answer within the timeout of 0.5 s"),
+    ("drop", "the server closed the connection without answering"),
+]
 
 
 @pytest.mark.parametrize("fault", [f for f, _ in FAULTS])
@@ -199,8 +204,8 @@ def test_permanent_faults_fail_clearly(stub, fault, reason):
     with pytest.raises(TeacherError) as info:
         model([["fine"], ["BOOM"]])
     message = str(info.value)
-    assert stub.base_url in message and reason in message and "after 1 retries" in message
-    assert info.value.prompt_index == 1
+    assert stub.base_url in message and reason in message and "2 attempts: the first and 1 retry" in message
+    assert info.value.doc_index == 1
     assert stub.prompts().count("BOOM") == 2
     assert model.http_requests == len(stub.requests)
 

@@ -200,12 +200,22 @@ def test_partial_garbage_with_a_usable_line_is_not_a_failure(ner):
     assert record(doc)["unparsed_lines"] == ["Here you go:"]
 
 
-@pytest.mark.parametrize("answer", ["none", "None", "==NONE==", "No entities", "\n\n", "none\n"])
+@pytest.mark.parametrize("answer", ["none", "None", "==NONE==", "No entities", "none\n"])
 def test_none_answers_are_negatives(ner, answer):
     text = "A plain sentence."
     doc = ner({text: answer})(text)
     assert list(doc.ents) == []
     assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
+
+
+@pytest.mark.parametrize("answer", ["", "\n\n", "  "])
+def test_empty_answer_is_a_parse_failure_not_a_negative(ner_nlp, answer):
+    """Our models refuse empty answers; from any other model, one is counted, never read as "no entities"."""
+    task = ner_nlp.get_pipe("llm")._task
+    doc = ner_nlp.make_doc("I love Zara.")
+    ((spans,),) = parse_span_responses(task, [[doc]], [[answer]])
+    assert spans == []
+    assert record(doc) == {"parse_failure": True, "unparsed_lines": [answer], "dropped_spans": []}
 
 
 # --- SpanCat: overlapping spans --------------------------------------------------------------

@@ -277,6 +277,16 @@ MALFORMED = [
     ("POST", "/api/undo", {"annotator": "a", "answer_id": 12345}, 404),
     ("POST", "/api/undo", {"annotator": "a", "answer_id": "1"}, 422),
     ("POST", "/api/undo", [], 422),
+    # ids out of SQLite's range (2^63 and more) or negative
+    ("POST", "/api/answer", {"annotator": "a", "doc_id": 2**63, "answer": "accept", "spans": []}, 422),
+    ("POST", "/api/answer", {"annotator": "a", "doc_id": 10**30, "answer": "accept", "spans": []}, 422),
+    ("POST", "/api/answer", {"annotator": "a", "doc_id": -1, "answer": "accept", "spans": []}, 422),
+    ("POST", "/api/answer", {"annotator": "a", "doc_id": -(2**64), "answer": "accept", "spans": []}, 422),
+    ("POST", "/api/undo", {"annotator": "a", "answer_id": 2**63}, 422),
+    ("POST", "/api/undo", {"annotator": "a", "answer_id": -5}, 422),
+    ("GET", f"/api/docs/{2**63}/teacher", None, 404),
+    ("GET", f"/api/docs/{10**40}/teacher", None, 404),
+    ("GET", "/api/docs/-1/teacher", None, 404),
 ]
 
 

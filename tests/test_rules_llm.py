@@ -29,6 +29,7 @@ from spacy_distill.rules.llm_prompts import (
 )
 from spacy_distill.rules.matching import RuleMatcher
 from spacy_distill.task import Task
+from spacy_distill.teacher.base import Completion
 from spacy_distill.teacher.store import ResponseStore
 
 ROOT = Path(__file__).parent.parent
@@ -165,14 +166,14 @@ class RuleCanned(canned.CannedModel):
     """Answers a term-list prompt with answers["terms LABEL"], a token-pattern prompt with
     answers["tokens LABEL"], a regex prompt with answers["regex LABEL"]."""
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
+    def complete(self, prompt: str) -> Completion:
         last = prompt.rstrip().split("\n\n")[-1]
         if last.endswith(("Regex:", "Pattern:")):
             kind = "regex " if last.endswith("Regex:") else "tokens "
             key = kind + last.split("Label: ", 1)[1].split(" ", 1)[0]
         else:
             key = "terms " + last.split(" different ", 1)[1].split(" ", 1)[0]
-        return self.answers.get(key, self.default), len(prompt.split()), 3
+        return Completion(self.answers.get(key, self.default), "stop", len(prompt.split()), 3)
 
 
 @registry.llm_models("spacy_distill_test.RuleCanned.v1")

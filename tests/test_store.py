@@ -1,5 +1,6 @@
 """The response store: keys, durability, threads, WAL."""
 
+import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -128,3 +129,81 @@ def test_registered_factory_makes_a_store(tmp_path):
     store = make_response_store(str(tmp_path / "x.sqlite"))
     assert isinstance(store, ResponseStore)
     store.close()
+
+
+# --- list and purge (`spacy-distill store`) ----------------------------------------------------------
+
+
+def test_select_and_purge_by_model_and_prompt(tmp_path):
+    from spacy_distill.teacher.store import purge_answers, select_answers
+
+    store = ResponseStore(tmp_path / "s.sqlite")
+    for model, prompt in [("a", "p1"), ("a", "p2"), ("b", "p1")]:
+        store.put(prompt_key({"model": model}, prompt), model, prompt, f"{model}:{prompt}")
+    assert [r["response"] for r in select_answers(store, model="a")] == ["a:p1", "a:p2"]
+    by_prompt = select_answers(store, prompt_sha256={hashlib.sha256(b"p1").hexdigest()})
+    assert sorted(r["response"] for r in by_prompt) == ["a:p1", "b:p1"]
+    assert purge_answers(store, select_answers(store, model="a")) == 2
+    assert [r["response"] for r in store.rows()] == ["b:p1"]
+    assert store.get(prompt_key({"model": "a"}, "p1")) is None
+    store.close()
+
+
+def annotated(tmp_path):
+    """Teacher docs of 3 texts (the canned model; one answer unreadable) and their store."""
+    import json
+
+    from test_annotate import write_config
+
+    from spacy_distill.teacher.annotate import annotate
+
+    answers = {"I love Zara.": "Zara | FASHION_BRAND", "Plain text.": "none", "Junk here.": "I cannot answer that."}
+    store = tmp_path / "store.sqlite"
+    config = write_config(tmp_path / "teacher.cfg", answers, store)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in answers), encoding="utf8")
+    stats = annotate(config, source, tmp_path / "out.spacy", show_progress=False)
+    assert (stats["llm_calls"], stats["parse_failures"]) == (3, 1)
+    return config, source, store, lambda: annotate(config, source, tmp_path / "again.spacy", show_progress=False)
+
+
+def store_cli(*args):
+    from typer.testing import CliRunner
+
+    from spacy_distill.cli import app
+
+    result = CliRunner().invoke(app, ["store", *map(str, args)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_cli_list_and_purge_by_input_line_and_parse_failure(tmp_path):
+    _, _, store, rerun = annotated(tmp_path)
+    docs = tmp_path / "out.spacy"
+    code, out = store_cli("list", store)
+    assert code == 0 and "3 answers stored, 3 selected" in out and "canned 3" in out
+    code, out = store_cli("list", store, "--docs", docs, "--parse-failures")
+    assert code == 0 and "1 selected" in out and "I cannot answer that." in out
+
+    code, out = store_cli("purge", store, "--docs", docs, "--parse-failures", "--dry-run")
+    assert code == 0 and "would remove 1 answers" in out and len(ResponseStore(store)) == 3
+    code, out = store_cli("purge", store, "--docs", docs, "--parse-failures")
+    assert code == 0 and "removed 1 answers" in out
+    assert {r["response"] for r in ResponseStore(store).rows()} == {"Zara | FASHION_BRAND", "none"}
+    assert rerun()["llm_calls"] == 1  # only the purged prompt is asked again
+
+    code, out = store_cli("purge", store, "--docs", docs, "--input-line", 1, "--input-line", 2)
+    assert code == 0 and "removed 2 answers" in out
+    assert rerun()["llm_calls"] == 2
+    code, out = store_cli("purge", store, "--model", "canned")
+    assert code == 0 and "removed 3 answers" in out and len(ResponseStore(store)) == 0
+
+
+def test_cli_purge_needs_a_filter_and_an_existing_store(tmp_path):
+    code, out = store_cli("purge", tmp_path / "nope.sqlite", "--model", "m")
+    assert code == 1 and f"{tmp_path / 'nope.sqlite'}: response store not found" in out
+    assert not (tmp_path / "nope.sqlite").exists()
+    ResponseStore(tmp_path / "s.sqlite").close()
+    code, out = store_cli("purge", tmp_path / "s.sqlite")
+    assert code == 1 and "say which answers to purge" in out
+    code, out = store_cli("purge", tmp_path / "s.sqlite", "--parse-failures")
+    assert code == 1 and "need --docs" in out

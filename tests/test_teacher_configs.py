@@ -10,7 +10,6 @@ prompt SmolLM2 answers "none" to every toxic comment, which would make the check
 import re
 import socket
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import pytest
@@ -310,9 +309,9 @@ def test_snippet_merges_into_teacher(config_name, snippet, tmp_path, monkeypatch
     pasted_model = registry.resolve({"model": pasted["components"]["llm"]["model"]})["model"]
     assert pasted_model.identity == model.identity
 
-    # One prompt of this teacher goes out with the grammar in the right field (client stubbed).
+    # One prompt of this teacher goes out with the grammar in the right field.
     prompt = prompt_of(_one_prompt(config_name, tmp_path))
-    sent = _complete_with_fake_client(model, prompt)
+    sent = {"extra_body": _request_body(model, prompt)}
     if field is None:
         assert not {"grammar", "guided_grammar", "structured_outputs"} & set(sent["extra_body"])
     else:
@@ -334,25 +333,14 @@ def _one_prompt(config_name: str, tmp_path: Path) -> Doc:
     return nlp(text)
 
 
-def _complete_with_fake_client(model: OpenAICompatibleModel, prompt: str) -> Dict[str, Any]:
-    """Call model.complete with the openai client's create() replaced; return what it was given."""
-    sent: Dict[str, Any] = {}
-    usage = SimpleNamespace(prompt_tokens=10, completion_tokens=2)
-
-    def create(**kwargs):
-        sent.update(kwargs)
-        choice = SimpleNamespace(text="none", message=SimpleNamespace(content="none"))
-        return SimpleNamespace(choices=[choice], usage=usage)
-
-    model.client = SimpleNamespace(
-        completions=SimpleNamespace(create=create), chat=SimpleNamespace(completions=SimpleNamespace(create=create))
-    )
-    assert model.complete(prompt) == ("none", 10, 2)
+def _request_body(model: OpenAICompatibleModel, prompt: str) -> Dict[str, Any]:
+    """The body the model would send for the prompt (nothing is sent)."""
+    body = model.request_body(prompt)
     if model.endpoint == "chat":
-        assert sent["messages"][-1] == {"role": "user", "content": prompt}
+        assert body["messages"][-1] == {"role": "user", "content": prompt}
     else:
-        assert sent["prompt"] == prompt
-    return sent
+        assert body["prompt"] == prompt
+    return body
 
 
 # ---------------------------------------------------------------- a real tiny LLM
@@ -409,7 +397,7 @@ def test_real_llm_spancat(tmp_path):
         for line in lines:
             phrase, label = line.split(" | ")
             assert label == TOXIC and phrase in doc.text, line  # copied from the text
-            assert len(re.findall(r"\w+|[^\w\s]", phrase)) <= 4  # max_phrase_tokens
+            assert len(re.findall(r"\w+|[^\w\s]", phrase)) <= 8  # max_phrase_tokens
             assert phrase.lower() in found or phrase in dropped, line  # used, or counted as dropped
             n_lines += 1
         assert all(s.label_ == TOXIC for s in doc.spans["sc"])

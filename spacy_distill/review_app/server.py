@@ -45,6 +45,7 @@ from .storage import ANSWERS, Conflict, NotFound, ReviewDB, ReviewError, span_di
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1_000_000
 MAX_SPANS = 2000
+MAX_ID = 2**63 - 1  # the largest SQLite INTEGER: a larger id cannot name a row
 ANNOTATOR = re.compile(r"[\w .@+\-]{1,64}")
 REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{8,100}")
 log = logging.getLogger("spacy_distill.review_app")
@@ -202,7 +203,10 @@ def create_app(db: ReviewDB, settings: Settings) -> "Guard":
         return JSONResponse({"doc": client_doc(doc), "progress": progress})
 
     async def teacher(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(db.teacher, request.path_params["doc_id"]))
+        doc_id = request.path_params["doc_id"]  # the route takes digits only: never negative
+        if doc_id > MAX_ID:
+            raise HTTPException(404, f"no doc {str(doc_id)[:40]} in the review database")
+        return JSONResponse(await run_in_threadpool(db.teacher, doc_id))
 
     async def progress(request: Request) -> Response:
         name = request.query_params.get("annotator")
@@ -290,6 +294,8 @@ def field_of(body: Dict[str, Any], key: str, kind: type, default: Any = ...) -> 
         return default
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise HTTPException(422, f"{key}: must be {kind.__name__}, got {type(value).__name__}")
+    if kind is int and not 0 <= value <= MAX_ID:
+        raise HTTPException(422, f"{key}: must be an id from 0 to 2^63-1, got {str(value)[:40]}")
     return value
 
 

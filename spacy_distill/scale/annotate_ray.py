@@ -36,6 +36,9 @@ RUN_COUNTS = (
     "prompt_tokens",
     "completion_tokens",
     "llm_seconds",
+    "retries",
+    "refused_answers",
+    "timeouts",
 )  # this run's
 
 
@@ -310,7 +313,12 @@ def _merge(
     if store:
         _merge_stores(sorted((parts_dir / "responses").glob("shard-*.sqlite")), Path(store))
     stats = dict(
-        {k: 0 for k in OUTPUT_COUNTS + RUN_COUNTS}, **stats, dropped_by_reason=dict(dropped), labels=dict(labels)
+        {k: 0 for k in OUTPUT_COUNTS + RUN_COUNTS},
+        **stats,
+        dropped_by_reason=dict(dropped),
+        labels=dict(labels),
+        failed=[],  # a shard with a failed doc fails whole, named with its input lines
+        failed_docs=0,
     )
     stats["llm_seconds"] = round(stats["llm_seconds"], 3)
     return stats

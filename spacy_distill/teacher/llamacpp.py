@@ -8,13 +8,13 @@ label set, which turns a tiny model's free text into parseable output.
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Literal, Optional, Union
 
 from spacy_llm.registry import registry
 
 from ..errors import ConfigError
-from .base import StoredModel
-from .grammars import grammar_for, grammar_identity
+from .base import Completion, Refused, StoredModel
+from .grammars import grammar_for, grammar_identity, grammar_problem
 from .store import ResponseStore
 
 DEFAULT_OPTIONS = {"temperature": 0.0, "max_tokens": 128, "stop": ["\n\n"]}
@@ -91,21 +91,37 @@ class LlamaCppModel(StoredModel):
             "seed": self.seed,
         }
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
-        grammar = self._compile(grammar_for(self.grammar, prompt)) if self.grammar else None
-        if self.endpoint == "chat":
-            result = self.llm.create_chat_completion(
-                messages=[{"role": "user", "content": prompt}], grammar=grammar, seed=self.seed, **self.options
-            )
-            text = result["choices"][0]["message"]["content"] or ""
-        else:
-            result = self.llm.create_completion(prompt, grammar=grammar, seed=self.seed, **self.options)
-            text = result["choices"][0]["text"]
-        usage = result.get("usage", {})
-        return text, usage.get("prompt_tokens"), usage.get("completion_tokens")
+    @property
+    def target(self) -> str:
+        return f"llama.cpp model {self.model_path}"
 
-    def describe_failure(self, error: Exception) -> str:
-        return f"llama.cpp model {self.model_path} failed: {type(error).__name__}: {error}"
+    def complete(self, prompt: str) -> Completion:
+        grammar = self._compile(grammar_for(self.grammar, prompt)) if self.grammar else None
+        try:
+            if self.endpoint == "chat":
+                result = self.llm.create_chat_completion(
+                    messages=[{"role": "user", "content": prompt}], grammar=grammar, seed=self.seed, **self.options
+                )
+                choice = result["choices"][0]
+                text = choice["message"]["content"]
+            else:
+                result = self.llm.create_completion(prompt, grammar=grammar, seed=self.seed, **self.options)
+                choice = result["choices"][0]
+                text = choice["text"]
+        except (ValueError, RuntimeError) as e:  # e.g. "Requested tokens (2100) exceed context window of 2048"
+            raise Refused(f"llama.cpp could not answer: {e}", retry=False) from None
+        usage = result.get("usage", {})
+        return Completion(text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+    def answer_problem(self, prompt: str, completion: Completion) -> Optional[Refused]:
+        """The base checks, and the grammar's; greedy decoding would repeat a bad answer, so none is retried."""
+        refused = super().answer_problem(prompt, completion)
+        problem = None if refused or not self.grammar else grammar_problem(self.grammar, prompt, completion.text)
+        if problem:
+            refused = Refused(f"the answer breaks the grammar ({problem})")
+        if refused is not None:
+            refused.retry = False
+        return refused
 
 
 @registry.llm_models("spacy_distill.LlamaCpp.v1")
@@ -125,7 +141,7 @@ def make_llamacpp(
     endpoint: "completions" (raw prompt, best for tiny models) or "chat" (the GGUF's chat template).
     options: temperature, max_tokens, stop, top_p, repeat_penalty, ... (defaults: greedy, 128 tokens,
         stop at a blank line).
-    grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v1), that constrains
+    grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v2), that constrains
         every answer; spacy_distill.TextCatGrammar.v1 for text classification.
     store: a spacy_distill.ResponseStore.v1; answered prompts are never computed again.
     """

@@ -2,25 +2,32 @@
 
 vLLM, Ollama, llama.cpp's server, LM Studio and cloud APIs all do. Unlike
 spacy-llm's OpenAI models it never contacts a host the user did not configure,
-does not check the model name against a vendor list, keeps N requests in
-flight, and retries 429/5xx/timeouts/dropped connections with backoff (the
-`openai` client's own retry logic) before failing with a clear message.
+checks the model name against the server's own list (`/models`, where it has
+one), keeps N requests in flight (fewer when the server times out), and checks
+every answer before it is stored: a reply that is not a usable answer (HTTP
+429/5xx, a timeout, a dropped connection, a 200 whose body is not JSON, has no
+choices, holds an error, or whose text is empty, null, an HTML page or breaks
+the grammar sent) is retried with backoff, then reported in words.
 """
 
 import copy
+import json
+import logging
 import os
-from typing import Any, Callable, Dict, Iterable, Literal, Optional, Tuple, Union
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Union
 
 import httpx
-import openai
 from spacy_llm.registry import registry
 
 from ..errors import ConfigError
-from .base import StoredModel
-from .grammars import grammar_for, grammar_identity
+from .base import Completion, Refused, StoredModel
+from .grammars import grammar_for, grammar_identity, grammar_problem
 from .store import ResponseStore
 
 Endpoint = Literal["chat", "completions"]
+RETRIED_STATUS = {408, 409, 425, 429}
+logger = logging.getLogger("spacy_distill")
 
 
 class OpenAICompatibleModel(StoredModel):
@@ -52,8 +59,11 @@ class OpenAICompatibleModel(StoredModel):
         self.grammar = grammar
         self.grammar_field = grammar_field
         self.max_retries = max_retries
+        self.timeout = timeout
         self.http_requests = 0
-        api_key = "no-key-needed"
+        self._model_checked = threading.Lock()
+        self._model_ok = False
+        headers = {}
         if api_key_env:
             api_key = os.environ.get(api_key_env, "")
             if not api_key:
@@ -61,20 +71,19 @@ class OpenAICompatibleModel(StoredModel):
                     f"The teacher's config names the API key variable {api_key_env!r}, "
                     f"but it is not set in the environment."
                 )
-        self.client = openai.OpenAI(
-            base_url=self.base_url,
-            api_key=api_key,
-            max_retries=max_retries,
-            timeout=timeout,
-            http_client=httpx.Client(
-                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-                event_hooks={"request": [self._count_request]},
-            ),
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=httpx.HTTPTransport(limits=httpx.Limits(max_connections=concurrency)),
+            event_hooks={"request": [self._count_request]},
         )
 
     def _count_request(self, request: httpx.Request) -> None:
-        with self._lock:
-            self.http_requests += 1
+        """Count the prompts sent (the one GET of the model list is not a prompt)."""
+        if request.method == "POST":
+            with self._lock:
+                self.http_requests += 1
 
     @property
     def identity(self) -> Dict[str, Any]:
@@ -89,7 +98,35 @@ class OpenAICompatibleModel(StoredModel):
             "grammar_field": self.grammar_field,
         }
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
+    @property
+    def target(self) -> str:
+        return f"LLM server {self.base_url} (model {self.model!r}, {self.endpoint} endpoint)"
+
+    def before_requests(self) -> None:
+        """Check the model name against the server's list of models, once; a server without a list is fine."""
+        with self._model_checked:
+            if self._model_ok:
+                return
+            available = self._listed_models()
+            if available and self.model not in available and f"{self.model}:latest" not in available:
+                raise ConfigError(
+                    f"{self.base_url} does not serve the model {self.model!r}; it lists "
+                    f"{', '.join(map(repr, available))}. Set `model` in [components.llm.model] to one of them."
+                )
+            self._model_ok = True
+
+    def _listed_models(self) -> List[str]:
+        try:
+            response = self.http.get(f"{self.base_url}/models", timeout=min(self.timeout, 10.0))
+            data = response.json().get("data") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError) as e:
+            logger.debug("no model list from %s: %s", self.base_url, e)
+            return []
+        if not isinstance(data, list):
+            return []
+        return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id") is not None]
+
+    def request_body(self, prompt: str) -> Dict[str, Any]:
         body = copy.deepcopy(self.options)
         if self.grammar:
             *parents, leaf = self.grammar_field.split(".")
@@ -101,27 +138,75 @@ class OpenAICompatibleModel(StoredModel):
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
                 messages.insert(0, {"role": "system", "content": self.system_prompt})
-            result = self.client.chat.completions.create(model=self.model, messages=messages, extra_body=body)
-            text = result.choices[0].message.content or ""
-        else:
-            result = self.client.completions.create(model=self.model, prompt=prompt, extra_body=body)
-            text = result.choices[0].text or ""
-        usage = result.usage
-        return text, getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+            return {"model": self.model, "messages": messages, **body}
+        return {"model": self.model, "prompt": prompt, **body}
 
-    def describe_failure(self, error: Exception) -> str:
-        if isinstance(error, openai.APIStatusError):
-            why = f"HTTP {error.status_code}: {str(error)[:200]}"
-        elif isinstance(error, openai.APITimeoutError):
-            why = "the request timed out"
-        elif isinstance(error, openai.APIConnectionError):
-            why = f"connection failed ({error.__cause__ or error})"
-        else:
-            why = f"{type(error).__name__}: {error}"
-        return (
-            f"LLM server {self.base_url} (model {self.model!r}, {self.endpoint} endpoint) failed "
-            f"after {self.max_retries} retries: {why}"
-        )
+    def complete(self, prompt: str) -> Completion:
+        path = "/chat/completions" if self.endpoint == "chat" else "/completions"
+        try:
+            response = self.http.post(self.base_url + path, json=self.request_body(prompt))
+        except httpx.TimeoutException:
+            raise Refused(f"no answer within the timeout of {self.timeout:g} s", timed_out=True) from None
+        except httpx.RemoteProtocolError:
+            raise Refused("the server closed the connection without answering") from None
+        except httpx.TransportError as e:
+            raise Refused(f"the connection failed ({e or type(e).__name__})") from None
+        return read_reply(response, self.endpoint)
+
+    def answer_problem(self, prompt: str, completion: Completion) -> Optional[Refused]:
+        refused = super().answer_problem(prompt, completion)
+        problem = None if refused or not self.grammar else grammar_problem(self.grammar, prompt, completion.text)
+        if problem:
+            return Refused(
+                f"the answer breaks the grammar sent ({problem}); "
+                f"does the server apply the request field {self.grammar_field!r}?"
+            )
+        return refused
+
+
+def read_reply(response: httpx.Response, endpoint: str) -> Completion:
+    """The answer in an HTTP reply; Refused (retried or not) if the reply is not one."""
+    status = response.status_code
+    if status != 200:
+        retry = status in RETRIED_STATUS or status >= 500
+        detail = response.content[:200].decode("utf8", "replace").strip()
+        why = f"HTTP {status} {response.reason_phrase}: {detail}".strip(": ")
+        raise Refused(why if retry else f"{why} (the server refused the request)", retry, wait=retry_after(response))
+    try:
+        data = json.loads(response.content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Refused("the reply (status 200) was not valid UTF-8") from None
+    except ValueError:
+        raise Refused(f"the reply (status 200) was not JSON: {response.content[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise Refused(f"the reply (status 200) was JSON but not an object: {str(data)[:80]!r}")
+    if data.get("error"):
+        raise Refused(f"the reply (status 200) was an error: {str(data['error'])[:200]}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise Refused("the reply (status 200) had no answer (no choices)")
+    choice = choices[0]
+    message = choice.get("message") if endpoint == "chat" else choice
+    text = message.get("content" if endpoint == "chat" else "text") if isinstance(message, dict) else None
+    if text is not None and not isinstance(text, str):
+        raise Refused(f"the answer's text was not a string but {type(text).__name__}")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return Completion(
+        text, choice.get("finish_reason"), _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+    )
+
+
+def _count(usage: Dict[str, Any], name: str) -> Optional[int]:
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def retry_after(response: httpx.Response) -> Optional[float]:
+    """Seconds the server asked us to wait (Retry-After in seconds, at most 60), else None."""
+    try:
+        return min(60.0, max(0.0, float(response.headers.get("Retry-After", ""))))
+    except ValueError:
+        return None
 
 
 @registry.llm_models("spacy_distill.OpenAICompatible.v1")
@@ -142,17 +227,20 @@ def make_openai_compatible(
     """A model behind any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio, cloud).
 
     base_url: e.g. "http://127.0.0.1:8000/v1". The only host ever contacted.
-    model: the model name the server expects.
+    model: the model name the server expects (checked against its /models list, if it has one).
     endpoint: "chat" (/chat/completions) or "completions" (/completions).
     api_key_env: name of the environment variable holding the key; None for local servers.
     options: request body fields passed through as given: temperature, max_tokens, stop,
         seed, response_format (JSON schema), guided_json (vLLM), ...
-    grammar: GBNF text or a per-prompt grammar (spacy_distill.SpanGrammar.v1), sent in the
+    grammar: GBNF text or a per-prompt grammar (spacy_distill.SpanGrammar.v2), sent in the
         request field `grammar_field`: "grammar" for llama.cpp's server; for vLLM "guided_grammar"
         (up to 0.11) or "structured_outputs.grammar" (0.12 on; a dotted name nests the field).
-    concurrency: requests in flight at once; answers still come back in document order.
-    max_retries / timeout: retries with exponential backoff on 429, 5xx, timeouts and
-        dropped connections; timeout in seconds per request.
+        Answers that break a SpanGrammar are refused (retried, never stored).
+    concurrency: requests in flight at once (halved after a timeout, down to 1); answers still
+        come back in document order.
+    max_retries / timeout: retries with exponential backoff on 429, 5xx, timeouts, dropped
+        connections and replies that hold no usable answer; timeout in seconds per request
+        (time in the server's queue included).
     store: a spacy_distill.ResponseStore.v1; answered prompts are never sent again.
     """
     return OpenAICompatibleModel(

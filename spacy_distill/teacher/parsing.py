@@ -5,8 +5,9 @@ spacy-llm's span parsers search each listed span only after the previous match
 in the text without a word. These parsers find every span wherever it is,
 accept both spacy-llm's chain-of-thought lines (``1. text | True | LABEL |
 reason``) and compact lines (``text | LABEL``), and record in each doc's
-``user_data["spacy_distill"]`` what could not be used and why. `annotate`
-adds those records up into the run's stats.
+``user_data["spacy_distill"]`` what could not be used and why (an empty
+answer is a parse failure, not "no entities"). `annotate` adds those records
+up into the run's stats; `merge_records` joins the records of a doc's shards.
 """
 
 import re
@@ -26,6 +27,24 @@ _NUMBERING = re.compile(r"^\s*(?:\d+\s*[.)]|[-*•])\s+")
 def diagnostics(doc: Doc) -> Dict[str, Any]:
     """The parse record of a doc (created empty if missing)."""
     return doc.user_data.setdefault(USER_DATA_KEY, {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []})
+
+
+def merge_records(shards: List[Doc]) -> Optional[Dict[str, Any]]:
+    """One parse record for a doc that spacy-llm cut into shards (None if no shard has one).
+
+    Lines and drops add up; the doc is a parse failure if any shard's answer was unreadable.
+    """
+    records = [shard.user_data[USER_DATA_KEY] for shard in shards if USER_DATA_KEY in shard.user_data]
+    if not records:
+        return None
+    merged = {
+        "parse_failure": any(r.get("parse_failure") for r in records),
+        "unparsed_lines": [line for r in records for line in r.get("unparsed_lines", [])],
+        "dropped_spans": [span for r in records for span in r.get("dropped_spans", [])],
+    }
+    if len(shards) > 1:
+        merged["shards"] = len(shards)
+    return merged
 
 
 def split_span_line(line: str) -> Optional[Tuple[str, str, bool]]:
@@ -74,6 +93,10 @@ def locate_spans(doc: Doc, phrase: str, label: str, alignment_mode: str, case_se
 def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool) -> List[Span]:
     """Spans in one response for one doc; records every line and span it cannot use."""
     record = diagnostics(doc)
+    if not response.strip():  # not "no entities": an empty answer says nothing
+        record["parse_failure"] = True
+        record["unparsed_lines"].append(response)
+        return []
     found: List[Span] = []
     for line in response.strip().splitlines():
         if line.strip().lower() in NONE_ANSWERS:

@@ -7,13 +7,15 @@ through these functions, so an upgrade of spacy-llm is checked, and fixed, here:
 - the per-doc prompts and responses it keeps under `doc.user_data["llm_io"]` (with `save_io`);
 - a built-in task's few-shot examples (`_prompt_examples`) and their type (`_prompt_example_type`);
 - the TextCat.v1-v3 response parser;
+- a task's shard reducer (`_shard_reducer`), wrapped to keep our parse records of sharded docs;
 - the two warnings spacy-llm raises for our pipelines (silenced where our pipelines run).
 """
 
 import contextlib
+import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from confection import ConfigValidationError
 from spacy.language import Language
@@ -35,6 +37,33 @@ def assemble_pipeline(config_path: Path, overrides: Optional[Dict[str, Any]] = N
             raise ConfigError(f"{config_path}: {e}") from None
 
 
+def keep_user_data_on_merge(nlp: Language, key: str, merge: Callable[[List[Doc]], Any]) -> None:
+    """Make the `llm` components' tasks keep `doc.user_data[key]` when they merge a doc's shards.
+
+    spacy-llm cuts a doc longer than the model's context into shards, parses each shard's
+    answer, and joins the shards with `Doc.from_docs`, which drops such user data (spaCy's
+    warning W102). The task's shard reducer is wrapped: `merge(shards)` computes the joined value.
+    """
+    for _, pipe in nlp.pipeline:
+        task = getattr(pipe, "_task", None)
+        reducer = getattr(task, "_shard_reducer", None)
+        if type(pipe).__name__ != LLM_COMPONENT_CLASS or reducer is None or getattr(reducer, "keeps", None) == key:
+            continue
+
+        def reduce(task: Any, shards: Iterable[Doc], _reducer: Callable = reducer) -> Doc:
+            shards = list(shards)
+            with warnings.catch_warnings():  # W102 for our key: merged below
+                warnings.filterwarnings("ignore", message=rf"\[W102\] Skipping unsupported user data '{re.escape(key)}")
+                doc = _reducer(task, shards)
+            value = merge(shards)
+            if value is not None:
+                doc.user_data[key] = value
+            return doc
+
+        reduce.keeps = key
+        task._shard_reducer = reduce
+
+
 def llm_component_name(nlp: Language) -> str:
     """The name of the pipeline's (first) spacy-llm `llm` component."""
     names = [name for name, pipe in nlp.pipeline if type(pipe).__name__ == LLM_COMPONENT_CLASS]
@@ -46,6 +75,11 @@ def llm_component_name(nlp: Language) -> str:
 def llm_model(nlp: Language, name: Optional[str] = None) -> Any:
     """The model object inside the `llm` component (ours: a `StoredModel`)."""
     return nlp.get_pipe(name or llm_component_name(nlp))._model
+
+
+def llm_saves_io(nlp: Language, name: str) -> bool:
+    """Whether the `llm` component keeps each doc's prompts and responses (`save_io = true`)."""
+    return bool(getattr(nlp.get_pipe(name), "_save_io", False))
 
 
 def llm_io(doc: Doc, name: str) -> Dict[str, List[str]]:
@@ -76,8 +110,8 @@ def builtin_textcat_parse(task: Any, shards: Iterable[Iterable[Doc]], responses:
 def quiet_llm_warnings() -> Iterator[None]:
     """Silence the two spacy-llm warnings that say nothing to a user of our pipelines:
 
-    - W102 "Skipping unsupported user data 'spacy_distill...'": spacy-llm merges our per-doc
-      parse records back itself after Doc.from_docs skips them;
+    - W102 "Skipping unsupported user data 'spacy_distill...'": `keep_user_data_on_merge` merges
+      our parse records of a sharded doc itself;
     - "Task supports sharding, but model does not provide context length": our models fail with
       a clear message naming the doc when a prompt exceeds the context.
     """

@@ -3,7 +3,9 @@
 Answers are keyed on the model's identity and the full rendered prompt, so a
 change of labels, examples, template or model never reuses a stale answer.
 SQLite in WAL mode commits each answer on its own; a process killed at any
-point keeps everything that was answered before.
+point keeps everything that was answered before. `list_answers` and
+`purge_answers` (the `spacy-distill store` commands) show and remove stored
+answers, e.g. those of one model, so that the next run asks again.
 """
 
 import hashlib
@@ -12,9 +14,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Union
 
+from spacy.tokens import Doc
 from spacy_llm.registry import registry
+
+from ..errors import InputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -73,6 +78,26 @@ class ResponseStore:
                 (key, model, prompt, response, prompt_tokens, completion_tokens, time.time()),
             )
 
+    def rows(self) -> Iterator[Dict[str, Any]]:
+        """Every stored answer (key, model, prompt, response, tokens, created), oldest first."""
+        with self._lock:
+            cursor = self._conn.execute("SELECT * FROM responses ORDER BY created, key")
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return (dict(zip(names, row)) for row in rows)
+
+    def delete(self, keys: List[str]) -> int:
+        """Remove the answers with these keys in one transaction; how many were removed."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed = sum(self._conn.execute("DELETE FROM responses WHERE key = ?", (k,)).rowcount for k in keys)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return removed
+
     def __len__(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -80,6 +105,48 @@ class ResponseStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def open_existing(path: Union[str, Path]) -> ResponseStore:
+    """A store that must exist already (the `store` commands never create one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: response store not found")
+    try:
+        return ResponseStore(path)
+    except sqlite3.DatabaseError as e:
+        raise InputError(f"{path}: not a response store ({e})") from None
+
+
+def select_answers(
+    store: ResponseStore, model: Optional[str] = None, prompt_sha256: Optional[Set[str]] = None
+) -> List[Dict[str, Any]]:
+    """The stored answers of this model (name as listed) and of these prompts (their SHA-256), if given."""
+    return [
+        row
+        for row in store.rows()
+        if (model is None or row["model"] == model)
+        and (prompt_sha256 is None or hashlib.sha256(row["prompt"].encode("utf8")).hexdigest() in prompt_sha256)
+    ]
+
+
+def teacher_prompt_hashes(
+    docs: Iterable[Doc], parse_failures: bool = False, input_lines: Optional[Iterable[int]] = None
+) -> Set[str]:
+    """The prompts (SHA-256, from `annotate`'s provenance) of the teacher docs that had an unreadable
+    answer (parse_failures) or came from these input lines."""
+    lines = set(input_lines or ())
+    hashes: Set[str] = set()
+    for doc in docs:
+        failed = parse_failures and doc.user_data.get("spacy_distill", {}).get("parse_failure")
+        if failed or doc.user_data.get("source", {}).get("line") in lines:
+            hashes.update(doc.user_data.get("teacher", {}).get("prompt_sha256", []))
+    return hashes
+
+
+def purge_answers(store: ResponseStore, rows: List[Dict[str, Any]]) -> int:
+    """Remove these stored answers: the next run sends their prompts again. How many were removed."""
+    return store.delete([row["key"] for row in rows])
 
 
 @registry.llm_misc("spacy_distill.ResponseStore.v1")

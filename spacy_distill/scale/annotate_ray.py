@@ -112,7 +112,7 @@ def annotate_on_ray(
 
     tasks = []
     for index, records in enumerate(shards):
-        if not (parts_dir / f"shard-{index:06d}.stats.json").exists():
+        if not _finished(parts_dir, index):
             settings = {"base_url": servers[index % len(servers)]} if servers != [None] else {}
             if main_store:
                 shard_store = str(parts_dir / "responses" / f"shard-{index:06d}.sqlite")
@@ -185,6 +185,16 @@ def _with_model(overrides: Dict[str, Any], llm_name: str, settings: Dict[str, An
     flat = {f"{key}.{name}": value for name, value in settings.items() if name != "store"}
     flat.update({f"{key}.store.{name}": value for name, value in settings.get("store", {}).items()})
     return {**overrides, **flat}
+
+
+def _finished(parts_dir: Path, index: int) -> bool:
+    """Whether the shard was annotated: its docs were written (annotate writes stats for failed runs too)."""
+    stats = parts_dir / f"shard-{index:06d}.stats.json"
+    return (
+        (parts_dir / f"shard-{index:06d}.spacy").exists()
+        and stats.exists()
+        and read_json(stats).get("status") != "failed"
+    )
 
 
 def _task(parts_dir: Path, index: int, records: List[Record], overrides: Dict[str, Any]) -> Dict[str, Any]:

@@ -199,3 +199,13 @@ def test_load_gold_from_several_files(tmp_path):
     assert [d.text for d in load_gold(a)] == ["Zara and Uniqlo"]  # one path, as before
     with pytest.raises(InputError, match="missing.spacy: gold file not found"):
         load_gold([a, tmp_path / "missing.spacy"])
+
+
+def test_load_gold_says_when_the_tasks_are_not_annotated_yet(tmp_path):
+    from spacy_distill.corpus.gold import load_gold
+    from spacy_distill.errors import InputError
+
+    task = {"text": "Zara", "spans": [{"start": 0, "end": 4, "label": "BRAND"}], "_input_hash": 1, "_task_hash": 2}
+    srsly.write_jsonl(tmp_path / "tasks.jsonl", [task, {**task, "text": "Zara!"}])
+    with pytest.raises(InputError, match=r"no gold docs \(2 of 2 records have no answer: tasks not annotated yet\)"):
+        load_gold(tmp_path / "tasks.jsonl")

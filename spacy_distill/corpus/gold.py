@@ -29,8 +29,13 @@ def load_gold(paths: Union[str, Path, Sequence[Union[str, Path]]], lang: str = "
             except Exception as e:  # msgpack/zlib errors say little; name the file
                 raise InputError(f"{path}: not a readable .spacy DocBin ({e})") from None
     corrections = [path for path in paths if path.suffix != ".spacy"]
+    why = ""
     if corrections:
-        docs.extend(load_corrections(corrections, nlp, **read_options)[0])
+        loaded, stats = load_corrections(corrections, nlp, **read_options)
+        docs.extend(loaded)
+        answers = stats.answers
+        if answers.get("none"):
+            why = f" ({answers['none']} of {stats.records} records have no answer: tasks not annotated yet)"
     if not docs:
-        raise InputError(f"{', '.join(map(str, paths))}: no gold docs")
+        raise InputError(f"{', '.join(map(str, paths))}: no gold docs{why}")
     return docs

@@ -247,6 +247,16 @@ def test_candidates_from_canned_answers_count_garbage_and_never_crash(tmp_path):
     assert counts_again["llm_calls"] == 0 and counts_again["cache_hits"] == 5
 
 
+def test_a_prompt_with_no_usable_answer_is_counted_not_fatal(tmp_path):
+    config = canned_config(tmp_path, canned_answers(terms=""))  # an empty answer: refused, never stored
+    rules, counts = llm_candidates(config, {}, corrected_docs(DOCS), Task(kind="ner", labels=[BRAND, ORDER]))
+    assert counts["unanswered"] == 1 and counts["answers"] == counts["prompts"] == 5
+    assert any(r.kind == "regex" for r in rules)  # the other answers are used
+    _, counts_again = llm_candidates(config, {}, corrected_docs(DOCS), Task(kind="ner", labels=[BRAND, ORDER]))
+    # the 4 usable answers come from the store; the refused one was not stored, so it is asked again
+    assert counts_again["cache_hits"] == 4 and counts_again["unanswered"] == 1
+
+
 def test_invalid_regexes_are_counted_and_dropped(tmp_path):
     config = canned_config(tmp_path, canned_answers(regex="[A-Z-\\d{3\n"))
     rules, counts = llm_candidates(config, {}, corrected_docs(DOCS), Task(kind="ner", labels=[ORDER]))

@@ -52,7 +52,18 @@ LIST_OPTIONS: Dict[str, Dict[str, Any]] = {
 REGEX_OPTIONS: Dict[str, Dict[str, Any]] = {"LlamaCpp": {"max_tokens": 48}, "OpenAICompatible": {"max_tokens": 48}}
 TOKENS_OPTIONS: Dict[str, Dict[str, Any]] = {"LlamaCpp": {"max_tokens": 96}, "OpenAICompatible": {"max_tokens": 96}}
 KINDS = ("terms", "tokens", "regex")
-COUNT_KEYS = ("prompts", "answers", "llm_calls", "cache_hits", "proposed", "unparseable", "junk", "invalid", "rules")
+COUNT_KEYS = (
+    "prompts",
+    "answers",
+    "unanswered",
+    "llm_calls",
+    "cache_hits",
+    "proposed",
+    "unparseable",
+    "junk",
+    "invalid",
+    "rules",
+)
 
 
 def llm_candidates(
@@ -77,7 +88,8 @@ def llm_candidates(
     n_pattern_prompts: token-pattern prompts per label (each shows a different sample of span texts).
     ask_regex: ask for regexes for every label (True), none (False), or the labels whose
         corrected spans mostly hold a digit (None).
-    Counts: prompts, answers, llm_calls, cache_hits, proposed (terms, patterns and regexes read),
+    Counts: prompts, answers, unanswered (no usable answer after the model's retries: cut off, empty;
+    not stored, asked again by a rerun), llm_calls, cache_hits, proposed (terms, patterns and regexes read),
     unparseable (lines that could not be read), junk, invalid (did not compile), rules.
     """
     overrides = dict(overrides or {})
@@ -103,6 +115,7 @@ def llm_candidates(
                 plans.append(("regex", label, regex_prompt(label, definitions.get(label), examples)))
         counts["prompts"] = len(plans)
         before = dict(getattr(model, "stats", {}))
+        failures_before = len(getattr(model, "failures", {}))
         grammars = {"terms": terms_grammar(), "tokens": tokens_grammar(), "regex": regex_grammar()}
         options = {"terms": LIST_OPTIONS, "tokens": TOKENS_OPTIONS, "regex": REGEX_OPTIONS}
         answers = {
@@ -112,6 +125,7 @@ def llm_candidates(
         after = getattr(model, "stats", {})
         for key in ("llm_calls", "cache_hits"):
             counts[key] = int(after.get(key, 0) - before.get(key, 0))
+        counts["unanswered"] = len(getattr(model, "failures", {})) - failures_before
         found: Dict[Tuple[str, str, str], int] = Counter()  # (kind, label, text) -> answers naming it
         for kind, label, _ in plans:
             answer = next(answers[kind])
@@ -193,14 +207,17 @@ def rule_settings(model: Any, grammar: str, options: Dict[str, Any]) -> Iterator
 
     The grammar replaces the config's (the span grammar of annotation) only where the config sets
     one, i.e. where the backend takes a grammar; both are part of the model's identity, so rule
-    answers are stored under their own keys. Other models are asked as they are.
+    answers are stored under their own keys. A prompt the model cannot answer (after its retries)
+    gets "" (`on_error = "skip"`; its reason in `model.failures`). Other models are asked as they are.
     """
-    saved = {name: getattr(model, name) for name in ("grammar", "options") if hasattr(model, name)}
+    saved = {name: getattr(model, name) for name in ("grammar", "options", "on_error") if hasattr(model, name)}
     try:
         if saved.get("grammar") is not None:
             model.grammar = grammar
         if "options" in saved:
             model.options = {**saved["options"], **options}
+        if "on_error" in saved:  # a prompt with no usable answer (cut off, empty) is counted, not fatal
+            model.on_error = "skip"
         yield
     finally:
         for name, value in saved.items():

@@ -14,8 +14,10 @@ It prints (and with --markdown writes) per dataset and mode: P/R/F on the test s
 expert's edits per doc (spacy_distill.rounds.simulate.count_edits) and docs/s of the annotation
 (teacher answers computed anew: the response store starts empty per --out). Everything is kept under
 --out (default training/bench_teacher/); a rerun reuses the stored answers (docs/s then measures the store).
+--model picks the bundled model (the generative mode with SmolLM2 answers `none` to almost everything).
 
     python -m bench.teacher_models --n-test 100 --n-dev 50 --markdown training/bench_teacher/table.md
+    python -m bench.teacher_models --datasets fashion_brands --model smollm2-135m-instruct --out training/bt_smollm2
 """
 
 import argparse
@@ -102,16 +104,16 @@ def choose_threshold(predicted: List[Doc], gold: List[Doc], task: Task) -> Tuple
     return best
 
 
-def bench_dataset(name: str, out: Path, n_test: int, n_dev: int, seed: int) -> List[Dict[str, Any]]:
+def bench_dataset(name: str, out: Path, n_test: int, n_dev: int, seed: int, model: str) -> List[Dict[str, Any]]:
     dev, test, train = samples(name, n_test, n_dev, seed)
+    extra = {"components.llm.model.model_path.name": model}
     task = detect_task(test)
     generative, scored = DATASETS[name]
     empty = [empty_prediction(d, task) for d in test]
     rows = [{"dataset": name, "mode": "none", "docs": len(test), **evaluate(empty, test, task)}]
-    predicted, stats = run_teacher(generative, test, out / name / "generative" / "test", {})
+    predicted, stats = run_teacher(generative, test, out / name / "generative" / "test", extra)
     rows.append({"dataset": name, "mode": "generative", "docs": len(test), **evaluate(predicted, test, task),
                  "docs_per_second": stats["docs_per_second"]})  # fmt: skip
-    extra = {}
     if name == "fashion_brands":  # the raw texts of the project (its train split) tell common words
         extra["paths.texts"] = str(write_raw(train, out / name / "train_texts.jsonl"))
     predicted, stats = run_teacher(scored, test, out / name / "scored" / "test", extra)
@@ -149,12 +151,13 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=100)
     parser.add_argument("--n-dev", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="gemma3-270m", help="bundled model: gemma3-270m, smollm2-135m-instruct")
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench_teacher")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     rows: List[Dict[str, Any]] = []
     for name in args.datasets:
-        rows.extend(bench_dataset(name, args.out, args.n_test, args.n_dev, args.seed))
+        rows.extend(bench_dataset(name, args.out, args.n_test, args.n_dev, args.seed, args.model))
         print(markdown(rows), flush=True)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1), encoding="utf8")
     if args.markdown:

@@ -83,7 +83,12 @@ def span_scores_of(runner, texts, folder, store, threshold):
 
 
 def test_behind_llama_cpp_server_same_scores_as_in_process(fashion_texts, tmp_path):
-    local = run(NER_CFG, fashion_texts, tmp_path / "local.jsonl", tmp_path / "local.sqlite")
+    """One doc ("Goddamn ... Careful, ... Nike shirt"), three candidates: llama_cpp.server (logits_all) copies
+    every prompt token's logits, slow on 2 cores."""
+    one_doc = tmp_path / "one.jsonl"
+    one_doc.write_text(fashion_texts.read_text(encoding="utf8").splitlines()[2] + "\n", encoding="utf8")
+    few = {"components.llm.task.candidates.max_candidates": 3}
+    local = run(NER_CFG, one_doc, tmp_path / "local.jsonl", tmp_path / "local.sqlite", **few)
     server = LlamaServer(bundled_model_path("gemma3-270m"), tmp_path / "server.log")
     try:
         config = NER_CFG.read_text(encoding="utf8")
@@ -94,13 +99,13 @@ def test_behind_llama_cpp_server_same_scores_as_in_process(fashion_texts, tmp_pa
         config_path = tmp_path / "teacher_server.cfg"
         config_path.write_text(head + SERVER_MODEL.format(base_url=server.base_url) + store_block, encoding="utf8")
         store = tmp_path / "server.sqlite"
-        stats = run(config_path, fashion_texts, tmp_path / "server.jsonl", store)
+        stats = run(config_path, one_doc, tmp_path / "server.jsonl", store, **few)
         assert stats["llm_calls"] == local["llm_calls"]
-        assert stats["http_requests"] == 2 * stats["llm_calls"]  # one request per answer: " yes", " no"
+        assert stats["http_requests"] == stats["llm_calls"]  # " yes" and " no" are among the top 20 next tokens
         remote_scores = check_scores(span_scores(tmp_path / "server.jsonl"))
         local_scores = [s for doc in span_scores(tmp_path / "local.jsonl") for s in doc]
         assert remote_scores == pytest.approx(local_scores, abs=1e-3)
-        again = run(config_path, fashion_texts, tmp_path / "again.jsonl", store)
+        again = run(config_path, one_doc, tmp_path / "again.jsonl", store, **few)
         assert again["llm_calls"] == 0 and again["http_requests"] == 0
     finally:
         server.stop()
@@ -122,3 +127,19 @@ def test_text_categories_scored_by_log_probability(test_data, tmp_path):
     for doc in docs:
         assert sum(doc.cats.values()) == pytest.approx(1.0)
         assert all(0.0 < p < 1.0 for p in doc.cats.values()) and len(set(doc.cats.values())) > 1
+
+
+def test_reusing_the_cached_prefix_gives_the_scores_of_a_fresh_evaluation():
+    from spacy_distill.teacher.logprob_models import LlamaCppScorerModel
+
+    model = LlamaCppScorerModel(str(bundled_model_path("gemma3-270m")))
+    prefix = "Text: I bought Levi's jeans and a Uniqlo shirt in Boston.\n"
+    questions = [prefix + f'Is "{phrase}" a fashion brand here?' for phrase in ("Levi", "Uniqlo", "Boston")]
+    cached = [model.answer_log_probs(q, [" yes", " no"])[0] for q in questions]
+    fresh = []
+    for q in questions:
+        model.llm.n_tokens = 0  # forget the KV cache: evaluate the whole prompt again
+        fresh.append(model.answer_log_probs(q, [" yes", " no"])[0])
+    for a, b in zip(cached, fresh):
+        assert a == pytest.approx(b, abs=1e-3)
+    assert len({round(c[" yes"], 4) for c in cached}) == 3  # the questions differ, and so do their answers

@@ -7,9 +7,9 @@ That answer is what the response store keeps, so a rerun scores nothing twice.
 
 In-process, llama.cpp keeps the KV cache of the previous prompt: prompts that
 share a prefix (instructions, examples and the doc's text, then one question
-per candidate) cost only their new tokens. Over HTTP, each answer is one
-/v1/completions request with `echo` and `logprobs` (the server's own prefix
-cache does the same).
+per candidate) cost only their new tokens. Over HTTP, each question is one
+/v1/completions request for the next token's top `logprobs` (the server's own
+prefix cache does the same).
 """
 
 import json
@@ -135,11 +135,13 @@ class OpenAIScorerModel(StoredModel):
         concurrency: int = 1,
         max_retries: int = 5,
         timeout: float = 120.0,
+        top_logprobs: int = 20,
         store: Optional[ResponseStore] = None,
     ):
         from .openai_compatible import OpenAICompatibleModel
 
         super().__init__(store=store, concurrency=concurrency)
+        self.top_logprobs = top_logprobs
         # The generative model's client: same key handling, retries and request counting.
         self.http = OpenAICompatibleModel(
             base_url, model, endpoint="completions", api_key_env=api_key_env, concurrency=concurrency,
@@ -152,12 +154,19 @@ class OpenAIScorerModel(StoredModel):
 
     @property
     def identity(self) -> Dict[str, Any]:
-        return {"kind": self.name, "base_url": self.http.base_url, "model": self.http.model}
+        return {"kind": self.name, "base_url": self.http.base_url, "model": self.http.model, "top": self.top_logprobs}
 
     def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
         text, answers = read_scoring_prompt(prompt)
-        scores, n_prompt = {}, 0
-        for answer in answers:
+        # One request: the top log-probabilities of the next token hold every one-token answer (" yes", " no").
+        result = self.http.client.completions.create(
+            model=self.http.model, prompt=text, max_tokens=1, temperature=0.0, logprobs=self.top_logprobs
+        )
+        n_prompt = getattr(result.usage, "prompt_tokens", 0) or 0
+        logprobs = result.choices[0].logprobs
+        top = dict(logprobs.top_logprobs[0]) if logprobs is not None and logprobs.top_logprobs else {}
+        scores = {answer: top[answer] for answer in answers if answer in top}
+        for answer in (a for a in answers if a not in scores):  # longer or rarer answers: their echoed tokens
             result = self.http.client.completions.create(
                 model=self.http.model, prompt=text + answer, max_tokens=1, temperature=0.0, echo=True, logprobs=1
             )
@@ -205,11 +214,14 @@ def make_openai_scorer(
     concurrency: int = 1,
     max_retries: int = 5,
     timeout: float = 120.0,
+    top_logprobs: int = 20,
     store: Optional[ResponseStore] = None,
 ) -> Callable[[Iterable[Iterable[str]]], Iterable[Iterable[str]]]:
-    """A model behind an OpenAI-compatible server whose /v1/completions returns prompt logprobs (`echo`).
+    """A model behind an OpenAI-compatible server whose /v1/completions returns `logprobs`.
 
-    llama.cpp's `python -m llama_cpp.server` does (its default --logits_all true), as does vLLM.
+    One request per question (max_tokens 1, the `top_logprobs` most likely next tokens) scores
+    one-token answers such as " yes" / " no"; an answer not among them is scored from its echoed
+    prompt tokens (`echo`: llama.cpp's `python -m llama_cpp.server`, default --logits_all true, and vLLM).
     concurrency 1 keeps one doc's questions in order, so the server's prefix cache serves them.
     """
     return OpenAIScorerModel(
@@ -219,5 +231,6 @@ def make_openai_scorer(
         concurrency=concurrency,
         max_retries=max_retries,
         timeout=timeout,
+        top_logprobs=top_logprobs,
         store=store,
     )

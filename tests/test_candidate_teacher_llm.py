@@ -92,7 +92,7 @@ def test_behind_llama_cpp_server_same_scores_as_in_process(fashion_texts, tmp_pa
     server = LlamaServer(bundled_model_path("gemma3-270m"), tmp_path / "server.log")
     try:
         config = NER_CFG.read_text(encoding="utf8")
-        head, _ = config.split("[components.llm.model]")
+        head = config.split("\n[components.llm.model]\n")[0] + "\n"
         store_block = (
             '\n[components.llm.model.store]\n@llm_misc = "spacy_distill.ResponseStore.v1"\npath = ${paths.responses}\n'
         )

@@ -20,6 +20,7 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
+from ..teacher.confidence import score_field
 from .common import (
     Correction,
     FormatError,
@@ -56,6 +57,7 @@ def doc_to_task(doc: Doc, schema: Task) -> Dict[str, Any]:
                 "token_start": s.start,
                 "token_end": s.end - 1,
                 "label": s.label_,
+                **score_field(doc, s),
             }
             for s in doc_spans(doc, schema.span_key)
         ]

@@ -24,6 +24,7 @@ from spacy_llm.tasks.textcat.parser import parse_responses_v1_v2_v3
 from spacy_llm.util import assemble
 
 from ..errors import ConfigError
+from . import logprob_models, scored_tasks  # noqa: F401  (registers the scoring teacher where entry points are not installed)
 
 LLM_COMPONENT_CLASS = "LLMWrapper"
 

@@ -89,12 +89,14 @@ def test_overlaps_go_to_the_most_probable_span():
 
 
 def test_echoed_logprobs_of_the_answer():
-    class LogProbs:
-        tokens = ["Is", " it", "?", " yes", "\n"]
-        token_logprobs = [None, -1.0, -0.5, -0.25, -3.0]
-        text_offset = [0, 2, 5, 6, 10]
-
-    assert echoed_answer_log_prob(LogProbs(), " yes", len("Is it? yes")) == -0.25
+    logprobs = {  # the `logprobs` of a /v1/completions choice, as JSON
+        "tokens": ["Is", " it", "?", " yes", "\n"],
+        "token_logprobs": [None, -1.0, -0.5, -0.25, -3.0],
+        "text_offset": [0, 2, 5, 6, 10],
+    }
+    assert echoed_answer_log_prob(logprobs, " yes", len("Is it? yes")) == -0.25
+    with pytest.raises(ValueError, match="no logprobs"):
+        echoed_answer_log_prob(None, " yes", 10)
 
 
 class CannedScorer:

@@ -89,7 +89,7 @@ def test_behind_llama_cpp_server_same_scores_as_in_process(fashion_texts, tmp_pa
     one_doc.write_text(fashion_texts.read_text(encoding="utf8").splitlines()[2] + "\n", encoding="utf8")
     few = {"components.llm.task.candidates.max_candidates": 3}
     local = run(NER_CFG, one_doc, tmp_path / "local.jsonl", tmp_path / "local.sqlite", **few)
-    server = LlamaServer(bundled_model_path("gemma3-270m"), tmp_path / "server.log")
+    server = LlamaServer(bundled_model_path("gemma3-270m"), tmp_path / "server.log", alias="gemma3-270m")
     try:
         config = NER_CFG.read_text(encoding="utf8")
         head = config.split("\n[components.llm.model]\n")[0] + "\n"

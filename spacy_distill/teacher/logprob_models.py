@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from spacy_llm.registry import registry
 
 from ..errors import ConfigError
-from .base import StoredModel
+from .base import Completion, Refused, StoredModel
 from .store import ResponseStore
 
 
@@ -80,6 +80,10 @@ class LlamaCppScorerModel(StoredModel):
     def identity(self) -> Dict[str, Any]:
         return {"kind": self.name, "model": self.model_path.name, "sha256": self.model_sha256}
 
+    @property
+    def target(self) -> str:
+        return f"llama.cpp model {self.model_path} (scoring)"
+
     def _advance(self, tokens: List[int]) -> Any:
         """Log-probabilities of the next token after `tokens`, reusing the KV cache of their longest cached prefix."""
         import numpy as np
@@ -113,13 +117,13 @@ class LlamaCppScorerModel(StoredModel):
             scores[answer] = total
         return scores, len(base)
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
+    def complete(self, prompt: str) -> Completion:
         text, answers = read_scoring_prompt(prompt)
-        scores, n_tokens = self.answer_log_probs(text, answers)
-        return json.dumps(scores), n_tokens, 0
-
-    def describe_failure(self, error: Exception) -> str:
-        return f"llama.cpp model {self.model_path} failed to score: {type(error).__name__}: {error}"
+        try:
+            scores, n_tokens = self.answer_log_probs(text, answers)
+        except ValueError as e:  # a prompt longer than the context: asking again will not help
+            raise Refused(str(e), retry=False) from None
+        return Completion(json.dumps(scores), "stop", n_tokens, 0)
 
 
 class OpenAIScorerModel(StoredModel):
@@ -141,6 +145,7 @@ class OpenAIScorerModel(StoredModel):
         from .openai_compatible import OpenAICompatibleModel
 
         super().__init__(store=store, concurrency=concurrency)
+        self.max_retries = max_retries
         self.top_logprobs = top_logprobs
         # The generative model's client: same key handling, retries and request counting.
         self.http = OpenAICompatibleModel(
@@ -156,34 +161,61 @@ class OpenAIScorerModel(StoredModel):
     def identity(self) -> Dict[str, Any]:
         return {"kind": self.name, "base_url": self.http.base_url, "model": self.http.model, "top": self.top_logprobs}
 
-    def complete(self, prompt: str) -> Tuple[str, Optional[int], Optional[int]]:
+    @property
+    def target(self) -> str:
+        return self.http.target + " (scoring)"
+
+    def before_requests(self) -> None:
+        self.http.before_requests()  # the model name, checked once against the server's list
+
+    def complete(self, prompt: str) -> Completion:
         text, answers = read_scoring_prompt(prompt)
         # One request: the top log-probabilities of the next token hold every one-token answer (" yes", " no").
-        result = self.http.client.completions.create(
-            model=self.http.model, prompt=text, max_tokens=1, temperature=0.0, logprobs=self.top_logprobs
-        )
-        n_prompt = getattr(result.usage, "prompt_tokens", 0) or 0
-        logprobs = result.choices[0].logprobs
-        top = dict(logprobs.top_logprobs[0]) if logprobs is not None and logprobs.top_logprobs else {}
+        data = self._post({"prompt": text, "max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs})
+        n_prompt = prompt_tokens(data)
+        logprobs = data["choices"][0].get("logprobs") or {}
+        top = (logprobs.get("top_logprobs") or [{}])[0] or {}
         scores = {answer: top[answer] for answer in answers if answer in top}
         for answer in (a for a in answers if a not in scores):  # longer or rarer answers: their echoed tokens
-            result = self.http.client.completions.create(
-                model=self.http.model, prompt=text + answer, max_tokens=1, temperature=0.0, echo=True, logprobs=1
+            data = self._post(
+                {"prompt": text + answer, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1}
             )
-            scores[answer] = echoed_answer_log_prob(result.choices[0].logprobs, answer, len(text + answer))
-            n_prompt += getattr(result.usage, "prompt_tokens", 0) or 0
-        return json.dumps(scores), n_prompt, 0
+            try:
+                scores[answer] = echoed_answer_log_prob(data["choices"][0].get("logprobs"), answer, len(text + answer))
+            except ValueError as e:
+                raise Refused(str(e), retry=False) from None
+            n_prompt += prompt_tokens(data)
+        return Completion(json.dumps(scores), "stop", n_prompt, 0)
 
-    def describe_failure(self, error: Exception) -> str:
-        return self.http.describe_failure(error).replace("failed", "failed to score", 1)
+    def _post(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """The server's JSON reply to one /completions request; Refused (retried by the base) if it is no answer."""
+        import httpx
+
+        from .openai_compatible import read_reply
+
+        client = self.http
+        try:
+            response = client.http.post(client.base_url + "/completions", json={"model": client.model, **body})
+        except httpx.TimeoutException:
+            raise Refused(f"no answer within the timeout of {client.timeout:g} s", timed_out=True) from None
+        except httpx.TransportError as e:
+            raise Refused(f"the connection failed ({e or type(e).__name__})") from None
+        read_reply(response, "completions")  # the checks of every reply: status, JSON, choices
+        return json.loads(response.content)
+
+
+def prompt_tokens(data: Dict[str, Any]) -> int:
+    usage = data.get("usage")
+    return int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else 0
 
 
 def echoed_answer_log_prob(logprobs: Any, answer: str, prompt_chars: int) -> float:
     """Sum of the log-probabilities of the echoed tokens that spell `answer` at the end of the prompt."""
-    if logprobs is None or not logprobs.tokens:
+    if not isinstance(logprobs, dict) or not logprobs.get("tokens"):
         raise ValueError("the server returned no logprobs (llama.cpp's server needs --logits_all true)")
-    offsets = logprobs.text_offset or []
-    pairs = [(t, lp) for t, lp, off in zip(logprobs.tokens, logprobs.token_logprobs, offsets) if off < prompt_chars]
+    offsets = logprobs.get("text_offset") or []
+    tokens, token_logprobs = logprobs["tokens"], logprobs.get("token_logprobs") or []
+    pairs = [(t, lp) for t, lp, off in zip(tokens, token_logprobs, offsets) if off < prompt_chars]
     spelled, total = "", 0.0
     for token, log_prob in reversed(pairs):
         if log_prob is None:

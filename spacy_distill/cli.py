@@ -27,12 +27,13 @@ def fail_cleanly():
 
     Any other exception is a bug and keeps its traceback.
     """
-    from .errors import DistillError
+    from .errors import DistillError, print_error
 
     try:
         yield
     except DistillError as e:
-        msg.fail(str(e), exits=1)
+        print_error(e)  # whole lines: a long path is never wrapped away from its line number
+        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -193,8 +194,8 @@ def import_cli(
     `import all.jsonl dev.spacy --limit 100` and `import all.jsonl train.spacy --skip 100`.
     """
     from .corpus.corrections import import_corrections
-    from .corpus.summary import print_error, print_summary
-    from .errors import DistillError
+    from .corpus.summary import print_summary
+    from .errors import DistillError, print_error
 
     try:
         stats = import_corrections(

@@ -22,9 +22,8 @@ from spacy.training import Example
 from spacy.util import registry
 from wasabi import msg
 
-from ..errors import DistillError
+from ..errors import DistillError, print_error
 from .corrections import Options, expand_paths, load_corrections
-from .summary import print_error
 
 
 class CorrectionsCorpus:

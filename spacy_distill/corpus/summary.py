@@ -1,6 +1,5 @@
 """The import's summary and errors on the terminal."""
 
-import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -47,9 +46,3 @@ def print_summary(stats: Dict[str, Any], output: Path) -> None:
 def say(text: str, fg: str = "") -> None:
     """A line (or lines) as is: no wrapping, so a file name and its line number stay together."""
     print(color(text, fg=fg) if fg else text, flush=True)
-
-
-def print_error(error: Exception) -> None:
-    """An error as `✘ message`, its lines kept whole (no wrapping: a long path stays on one line)."""
-    first, *rest = str(error).split("\n")
-    print(color(f"\u2718 {first}", fg="red", bold=True), *rest, sep="\n", file=sys.stdout, flush=True)

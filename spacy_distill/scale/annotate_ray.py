@@ -9,7 +9,6 @@ shard is done the shards' answers are merged into the config's store and the par
 killed run, rerun, skips finished shards and sends only the prompts no shard store holds.
 """
 
-import os
 import shutil
 import sqlite3
 import time
@@ -24,7 +23,7 @@ from ..errors import DistillError, InputError
 from ..files import atomic_path, read_docs, read_json, write_docs_atomic, write_json_atomic
 from ..inputs import Record, read_records
 from ..teacher.store import ResponseStore
-from .ray_runner import connect, use_driver_directory
+from .ray_runner import map_on_actors, use_driver_directory
 from .run import check_or_start
 
 SHARD_STORE = "spacy_distill.ShardResponseStore.v1"
@@ -249,35 +248,13 @@ class _AnnotateMapper:
 def _run(tasks, config_path: str, workers: int, address: str, text_field: str, batch_size) -> Iterator[Tuple[int, str]]:
     """The index of each shard as its actor finishes it, and its error ("" if none)."""
     import json
-    import logging
 
     if not tasks:
         return
-    import ray.data
-
-    started = connect(address, workers)
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars, context.print_on_execution_start = False, False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
-        items = [{"task": json.dumps(task)} for task in tasks]
-        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            _AnnotateMapper,
-            fn_constructor_kwargs={
-                "config_path": config_path,
-                "text_field": text_field,
-                "batch_size": batch_size,
-                "cwd": os.getcwd(),
-            },
-            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
-            batch_size=1,
-            num_cpus=1,
-        )
-        for row in dataset.iter_rows():
-            yield int(row["index"]), row["error"]
-    finally:
-        if started:
-            ray.shutdown()
+    items = [{"task": json.dumps(task)} for task in tasks]
+    kwargs = {"config_path": config_path, "text_field": text_field, "batch_size": batch_size}
+    for row in map_on_actors(_AnnotateMapper, items, kwargs, address, workers):
+        yield int(row["index"]), row["error"]
 
 
 def _checkpoint(store: Path) -> None:

@@ -59,39 +59,43 @@ class _ShardMapper:
         return {"result": [json.dumps(result, ensure_ascii=False) for result in results]}
 
 
-def run_on_ray(
-    shards: List[Shard], pipeline: str, address: str, workers: int, text_field: str, batch_size: int
+def map_on_actors(
+    mapper: type, items: List[Dict[str, Any]], kwargs: Dict[str, Any], address: str, workers: int
 ) -> Iterator[Dict[str, Any]]:
-    """Each shard's result (as ShardWorker.run gives it), in the order they finish."""
-    import json
-
+    """Each item (one block each) through `mapper` on a pool of `workers` actors (constructed once with
+    `kwargs` and the driver's directory); their output rows in the order they finish."""
     import ray
     import ray.data
 
     started = connect(address, workers)
     try:
         context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # apply shows its own
+        context.enable_progress_bars = False  # the driver shows its own
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)
-        items = [{"shard": json.dumps(shard.to_dict())} for shard in shards]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            _ShardMapper,
-            fn_constructor_kwargs={
-                "pipeline": pipeline,
-                "text_field": text_field,
-                "batch_size": batch_size,
-                "cwd": os.getcwd(),
-            },
+            mapper,
+            fn_constructor_kwargs={**kwargs, "cwd": os.getcwd()},
             compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
             batch_size=1,
             num_cpus=1,
         )
-        for row in dataset.iter_rows():
-            result = json.loads(row["result"])
-            if "error" in result:
-                raise InputError(result["error"])
-            yield result
+        yield from dataset.iter_rows()
     finally:
         if started:
             ray.shutdown()
+
+
+def run_on_ray(
+    shards: List[Shard], pipeline: str, address: str, workers: int, text_field: str, batch_size: int
+) -> Iterator[Dict[str, Any]]:
+    """Each shard's result (as ShardWorker.run gives it), in the order they finish."""
+    import json
+
+    items = [{"shard": json.dumps(shard.to_dict())} for shard in shards]
+    kwargs = {"pipeline": pipeline, "text_field": text_field, "batch_size": batch_size}
+    for row in map_on_actors(_ShardMapper, items, kwargs, address, workers):
+        result = json.loads(row["result"])
+        if "error" in result:
+            raise InputError(result["error"])
+        yield result

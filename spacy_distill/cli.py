@@ -1,13 +1,16 @@
 """The `spacy-distill` command line. Each command parses arguments and calls one function."""
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
+from .cli_apply import apply_cli
+from .cli_common import OVERRIDES, fail_cleanly
+from .cli_rules import rules_app
+from .cli_store import store_app
 from .formats import exporters, readers
 
 TOOLS = ", ".join(exporters())  # the registered formats (formats/): adding one adds it here
@@ -18,22 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-@contextmanager
-def fail_cleanly():
-    """The package's own errors (bad input, config, server) as a one-line failure with exit code 1.
-
-    Any other exception is a bug and keeps its traceback.
-    """
-    from .errors import DistillError, print_error
-
-    try:
-        yield
-    except DistillError as e:
-        print_error(e)  # whole lines: a long path is never wrapped away from its line number
-        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -430,147 +417,9 @@ def loop_cli(
     print_summary(summary)
 
 
-@app.command("apply")
-def apply_cli(
-    pipeline: Path = typer.Argument(
-        ..., help="Trained pipeline folder (student, rules or both), e.g. training/model-best"
-    ),
-    input: Path = typer.Argument(
-        ..., help="Texts: a .jsonl, .txt, .csv or .parquet file, or a folder of them (shards)"
-    ),
-    output: Path = typer.Argument(..., help="Annotations: .jsonl or .parquet, one record per input record"),
-    ray: Optional[str] = typer.Option(
-        None, "--ray", help="Run on Ray: local (a cluster on this machine), auto (this node's cluster) or an address"
-    ),
-    workers: int = typer.Option(1, "--workers", help="Processes (or with --ray, actors) each running the pipeline"),
-    batch_size: int = typer.Option(256, "--batch-size", help="Texts per nlp.pipe batch"),
-    shard_size: int = typer.Option(
-        10_000, "--shard-size", help="Lines (Parquet: rows) per shard: the unit of work and of resuming"
-    ),
-    text_field: str = typer.Option("text", "--text-field", help="Field (JSONL), column (CSV, Parquet) of the text"),
-    stats_json: Optional[Path] = typer.Option(None, "--stats-json", help="Write the run's counts and speed here"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
-):
-    """Run a trained pipeline over a corpus: entities, spans (with scores) and categories per record.
-
-    Finished shards are kept in OUTPUT.parts/ until the end, so a killed run
-    continues where it stopped when rerun with the same settings. Malformed
-    records are skipped, counted and listed (file, line, error) in OUTPUT's stem
-    + .rejected.jsonl. The output does not depend on --workers or --ray.
-    """
-    from .scale.run import apply_pipeline, print_summary
-
-    with fail_cleanly():
-        stats = apply_pipeline(
-            pipeline,
-            input,
-            output,
-            ray=ray,
-            workers=workers,
-            batch_size=batch_size,
-            shard_size=shard_size,
-            text_field=text_field,
-            stats_path=stats_json,
-            show_progress=not quiet,
-        )
-    print_summary(stats, output)
-
-
-store_app = typer.Typer(name="store", help="List and purge the teacher's stored answers.", no_args_is_help=True)
-app.add_typer(store_app)
-STORE_ARG = typer.Argument(..., help="Response store (.sqlite), e.g. cache/teacher_responses.sqlite")
-MODEL_OPT = typer.Option(None, "--model", help="Only answers of this model (the name `store list` shows)")
-DOCS_OPT = typer.Option(None, "--docs", help="Teacher docs (.spacy from `annotate`) for --parse-failures/--input-line")
-FAILURES_OPT = typer.Option(False, "--parse-failures", help="Only answers the parser could not read (needs --docs)")
-LINES_OPT = typer.Option(None, "--input-line", help="Only the answers for this input line (repeat; needs --docs)")
-
-
-@store_app.command("list")
-def store_list_cli(
-    store: Path = STORE_ARG,
-    model: Optional[str] = MODEL_OPT,
-    docs: Optional[Path] = DOCS_OPT,
-    parse_failures: bool = FAILURES_OPT,
-    input_line: Optional[List[int]] = LINES_OPT,
-    show: int = typer.Option(20, "--show", help="Show at most this many answers (0: only the counts)"),
-):
-    """Count the stored answers per model and show some (or those the filters select)."""
-    from .teacher.store_admin import list_answers
-
-    with fail_cleanly():
-        list_answers(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, show=show)
-
-
-@store_app.command("purge")
-def store_purge_cli(
-    store: Path = STORE_ARG,
-    model: Optional[str] = MODEL_OPT,
-    docs: Optional[Path] = DOCS_OPT,
-    parse_failures: bool = FAILURES_OPT,
-    input_line: Optional[List[int]] = LINES_OPT,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed"),
-):
-    """Remove stored answers so that the next `annotate` asks again. At least one filter: --model M,
-    or --docs TEACHER.spacy with --parse-failures and/or --input-line N (all filters must match)."""
-    from .teacher.store_admin import purge
-
-    with fail_cleanly():
-        purge(store, model=model, docs=docs, parse_failures=parse_failures, input_lines=input_line, dry_run=dry_run)
-
-
-rules_app = typer.Typer(
-    help="Rules first: propose patterns from the LLM and the corrections, keep those the data supports.",
-    no_args_is_help=True,
-)
+app.command("apply")(apply_cli)
+app.add_typer(store_app, name="store")
 app.add_typer(rules_app, name="rules")
-
-
-@rules_app.command("propose", context_settings=OVERRIDES)
-def rules_propose_cli(
-    ctx: typer.Context,
-    config: Path = typer.Argument(..., help="Teacher config (.cfg): its LLM proposes term lists, patterns and regexes"),
-    corrections: Path = typer.Argument(..., help="Corrected gold docs: .spacy, or corrections that `import` reads"),
-    output: Path = typer.Argument(..., help="Write the kept rules here: a patterns JSONL entity_ruler/span_ruler load"),
-    dev: Optional[Path] = typer.Option(
-        None, "--dev", help="Gold docs to report on (then all corrections select); default: half of the corrections"
-    ),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write rules.md and rules.html into this folder"),
-    seed_patterns: Optional[Path] = typer.Option(
-        None, "--seed-patterns", help="Your own entity_ruler patterns (.jsonl), checked and scored like the others"
-    ),
-    no_llm: bool = typer.Option(False, "--no-llm", help="Only rules induced from the corrections (and seeds)"),
-    min_precision: float = typer.Option(
-        0.9, "--min-precision", help="Keep a rule only with at least this precision on the selection split"
-    ),
-    lang: str = typer.Option("en", "--lang", help="Language of the docs' tokenizer"),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the selection/report split of the corrections"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages"),
-):
-    """Propose rules: candidates from the LLM, the corrections and your patterns, checked, scored, selected.
-
-    Rules are selected on one split and reported on another. A teacher config takes overrides as
-    `annotate` does.
-    """
-    from .rules.propose import propose_rules
-    from .rules.report import print_summary
-
-    overrides = parse_config_overrides(ctx.args)
-    with fail_cleanly():
-        stats = propose_rules(
-            config,
-            corrections,
-            output,
-            dev=dev,
-            report_dir=report,
-            seed_patterns=seed_patterns,
-            no_llm=no_llm,
-            min_precision=min_precision,
-            lang=lang,
-            overrides=overrides,
-            seed=seed,
-            show_progress=not quiet,
-        )
-    print_summary(stats)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from spacy_llm.registry import registry
 from ..errors import DistillError, InputError
 from ..files import atomic_path, read_docs, read_json, write_docs_atomic, write_json_atomic
 from ..inputs import Record, read_records
-from ..teacher.store import ResponseStore
+from ..teacher.store import COLUMNS, ResponseStore, has_logprobs, lookup
 from .ray_runner import map_on_actors, use_driver_directory
 from .run import check_or_start
 
@@ -49,15 +49,13 @@ class ShardResponseStore(ResponseStore):
         self._base = None
         if base and Path(base).exists():  # immutable: no locks, no writes (the driver checkpointed it)
             self._base = sqlite3.connect(f"file:{quote(str(base))}?immutable=1", uri=True, check_same_thread=False)
+            self._base_has_logprobs = has_logprobs(self._base)
 
     def get(self, key: str) -> Optional[Dict[str, Any]]:
         found = super().get(key)
         if found is None and self._base is not None:
             with self._lock:
-                sql = "SELECT response, prompt_tokens, completion_tokens FROM responses WHERE key = ?"
-                row = self._base.execute(sql, (key,)).fetchone()
-            if row is not None:
-                found = {"response": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
+                found = lookup(self._base, key, self._base_has_logprobs)
         return found
 
     def close(self) -> None:
@@ -316,6 +314,6 @@ def _merge_stores(shard_stores: List[Path], store: Path) -> None:
     with sqlite3.connect(str(store), isolation_level=None) as conn:
         for path in shard_stores:
             conn.execute("ATTACH DATABASE ? AS shard", (str(path),))
-            conn.execute("INSERT OR IGNORE INTO responses SELECT * FROM shard.responses")
+            conn.execute(f"INSERT OR IGNORE INTO responses ({COLUMNS}) SELECT {COLUMNS} FROM shard.responses")
             conn.execute("DETACH DATABASE shard")
     conn.close()

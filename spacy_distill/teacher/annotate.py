@@ -23,7 +23,9 @@ from ..files import atomic_path, write_docs_atomic, write_json_atomic
 from ..formats import prodigy
 from ..inputs import Record, read_records
 from ..task import teacher_task
+from .answer_scores import CAT_SCORES_KEY, merge_cat_scores, merge_span_scores
 from .base import ON_ERROR, StoredModel, TeacherError
+from .confidence import SPAN_SCORES_KEY
 from .parsing import USER_DATA_KEY, diagnostics, merge_records
 from .spacy_llm import (
     assemble_pipeline,
@@ -45,6 +47,8 @@ def load_teacher(config_path: Path, overrides: Optional[Dict[str, Any]] = None) 
         raise InputError(f"{config_path}: config file not found")
     nlp = assemble_pipeline(config_path, overrides)
     keep_user_data_on_merge(nlp, USER_DATA_KEY, merge_records)
+    keep_user_data_on_merge(nlp, SPAN_SCORES_KEY, merge_span_scores)
+    keep_user_data_on_merge(nlp, CAT_SCORES_KEY, merge_cat_scores)
     return nlp
 
 
@@ -231,8 +235,8 @@ def add_provenance(doc: Doc, record: Record, model: Any, llm_name: str, input_pa
         "identity": identity,
         "prompt_sha256": [hashlib.sha256(p.encode("utf8")).hexdigest() for p in prompts],
         "response": io.get("response", []),
+        "confidence": diagnostics(doc).get("confidence"),
     }
-    diagnostics(doc)
 
 
 def _write_output(docs: List[Doc], output_path: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import ConfigError, DistillError
+from .answer_scores import ScoredAnswer
 from .limits import ConcurrencyLimit
 from .store import ResponseStore, prompt_key
 
@@ -34,6 +35,7 @@ class Completion:
     finish_reason: Optional[str] = "stop"
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
+    token_logprobs: Optional[List[Tuple[int, float]]] = None  # [start char in text, log-probability] per token
 
 
 class Refused(Exception):
@@ -139,7 +141,7 @@ class StoredModel(abc.ABC):
 
     def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
         nested: List[List[str]] = [list(shards) for shards in prompts]
-        answers: Dict[str, str] = {}
+        answers: Dict[str, ScoredAnswer] = {}
         todo: Dict[str, Tuple[int, str]] = {}
         for doc_index, shards in enumerate(nested):
             for prompt in shards:
@@ -149,14 +151,14 @@ class StoredModel(abc.ABC):
                     continue
                 stored = self.store.get(key) if self.store is not None else None
                 if stored is not None:
-                    answers[key] = stored["response"]
+                    answers[key] = ScoredAnswer(stored["response"], stored.get("token_logprobs"))
                     self.stats["cache_hits"] += 1
                 else:
                     todo[key] = (doc_index, prompt)
         answers.update(self._answer_all(todo, nested))
         return [[answers[self.key(p)] for p in shards] for shards in nested]
 
-    def _answer_all(self, todo: Dict[str, Tuple[int, str]], nested: List[List[str]]) -> Dict[str, str]:
+    def _answer_all(self, todo: Dict[str, Tuple[int, str]], nested: List[List[str]]) -> Dict[str, ScoredAnswer]:
         if not todo:
             return {}
         self.before_requests()
@@ -176,7 +178,7 @@ class StoredModel(abc.ABC):
             raise TeacherError(failures[0][1], failures, answered)
         for (key, _), why in failed.items():
             self.failures[key] = why
-            answers[key] = ""
+            answers[key] = ScoredAnswer("")
         return answers
 
     def _describe(self, error: BaseException) -> str:
@@ -184,7 +186,7 @@ class StoredModel(abc.ABC):
             return str(error)
         return f"{self.target} failed: {error or type(error).__name__}"
 
-    def _answer(self, key: str, prompt: str) -> str:
+    def _answer(self, key: str, prompt: str) -> ScoredAnswer:
         attempt = 0
         while True:
             attempt += 1
@@ -213,6 +215,7 @@ class StoredModel(abc.ABC):
                 text,
                 completion.prompt_tokens,
                 completion.completion_tokens,
+                completion.token_logprobs,
             )
         with self._lock:
             self.failures.pop(key, None)  # answered now (an earlier doc with this prompt failed)
@@ -220,7 +223,7 @@ class StoredModel(abc.ABC):
             self.stats["prompt_tokens"] += completion.prompt_tokens or 0
             self.stats["completion_tokens"] += completion.completion_tokens or 0
             self.stats["llm_seconds"] += elapsed
-        return text
+        return ScoredAnswer(text, completion.token_logprobs)
 
     def _count_refusal(self, refused: Refused, level: int) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 The embedded default teacher: no server, no key, no network. A llama.cpp
 grammar (see `grammars.py`) can constrain the answer to the task's format and
-label set, which turns a tiny model's free text into parseable output.
+label set, which turns a tiny model's free text into parseable output. Each
+answer comes with its tokens' log-probabilities under that grammar
+(`llamacpp_logprobs.py`), from which the teacher's confidence is computed.
 """
 
 import hashlib
@@ -15,6 +17,7 @@ from spacy_llm.registry import registry
 from ..errors import ConfigError
 from .base import Completion, Refused, StoredModel
 from .grammars import grammar_for, grammar_identity, grammar_problem
+from .llamacpp_logprobs import LogitsRecorder, answer_logprobs
 from .store import ResponseStore
 
 DEFAULT_OPTIONS = {"temperature": 0.0, "max_tokens": 128, "stop": ["\n\n"]}
@@ -96,22 +99,28 @@ class LlamaCppModel(StoredModel):
         return f"llama.cpp model {self.model_path}"
 
     def complete(self, prompt: str) -> Completion:
-        grammar = self._compile(grammar_for(self.grammar, prompt)) if self.grammar else None
+        from llama_cpp import LogitsProcessorList
+
+        grammar_text = grammar_for(self.grammar, prompt) if self.grammar else None
+        grammar = self._compile(grammar_text) if grammar_text else None
+        recorder = LogitsRecorder()
+        options = dict(self.options, grammar=grammar, seed=self.seed, logits_processor=LogitsProcessorList([recorder]))
         try:
             if self.endpoint == "chat":
-                result = self.llm.create_chat_completion(
-                    messages=[{"role": "user", "content": prompt}], grammar=grammar, seed=self.seed, **self.options
-                )
+                result = self.llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **options)
                 choice = result["choices"][0]
                 text = choice["message"]["content"]
             else:
-                result = self.llm.create_completion(prompt, grammar=grammar, seed=self.seed, **self.options)
+                result = self.llm.create_completion(prompt, **options)
                 choice = result["choices"][0]
                 text = choice["text"]
         except (ValueError, RuntimeError) as e:  # e.g. "Requested tokens (2100) exceed context window of 2048"
             raise Refused(f"llama.cpp could not answer: {e}", retry=False) from None
         usage = result.get("usage", {})
-        return Completion(text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        logprobs = answer_logprobs(self.llm, recorder, text, grammar_text) if isinstance(text, str) else None
+        return Completion(
+            text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"), logprobs
+        )
 
     def answer_problem(self, prompt: str, completion: Completion) -> Optional[Refused]:
         """The base checks, and the grammar's; greedy decoding would repeat a bad answer, so none is retried."""

@@ -7,12 +7,16 @@ one), keeps N requests in flight (fewer when the server times out), and checks
 every answer before it is stored: a reply that is not a usable answer (HTTP
 429/5xx, a timeout, a dropped connection, a 200 whose body is not JSON, has no
 choices, holds an error, or whose text is empty, null, an HTML page or breaks
-the grammar sent) is retried with backoff, then reported in words.
+the grammar sent) is retried with backoff, then reported in words. It asks for
+the answer tokens' `logprobs` (the teacher's confidence); a server that gives none
+gives answers without confidences, and one that refuses the field (HTTP 400) is
+asked again without it.
 """
 
 import copy
 import json
 import logging
+import math
 import os
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Union
@@ -21,6 +25,7 @@ import httpx
 from spacy_llm.registry import registry
 
 from ..errors import ConfigError
+from .answer_scores import token_offsets
 from .base import Completion, Refused, StoredModel
 from .grammars import grammar_for, grammar_identity, grammar_problem
 from .store import ResponseStore
@@ -61,6 +66,7 @@ class OpenAICompatibleModel(StoredModel):
         self.max_retries = max_retries
         self.timeout = timeout
         self.http_requests = 0
+        self.ask_logprobs = True
         self._model_checked = threading.Lock()
         self._model_ok = False
         headers = {}
@@ -134,6 +140,8 @@ class OpenAICompatibleModel(StoredModel):
             for name in parents:  # "structured_outputs.grammar" -> {"structured_outputs": {"grammar": ...}}
                 target = target.setdefault(name, {})
             target[leaf] = grammar_for(self.grammar, prompt)
+        if self.ask_logprobs:
+            body.setdefault("logprobs", True if self.endpoint == "chat" else 1)
         if self.endpoint == "chat":
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
@@ -142,16 +150,23 @@ class OpenAICompatibleModel(StoredModel):
         return {"model": self.model, "prompt": prompt, **body}
 
     def complete(self, prompt: str) -> Completion:
+        response = self._post(prompt)
+        if response.status_code == 400 and self.ask_logprobs and "logprobs" not in self.options:
+            self.ask_logprobs = False  # a server that refuses the field: answers without confidences
+            logger.warning(f"{self.target} refused a request with `logprobs`; asking without: no confidence scores.")
+            response = self._post(prompt)
+        return read_reply(response, self.endpoint)
+
+    def _post(self, prompt: str) -> httpx.Response:
         path = "/chat/completions" if self.endpoint == "chat" else "/completions"
         try:
-            response = self.http.post(self.base_url + path, json=self.request_body(prompt))
+            return self.http.post(self.base_url + path, json=self.request_body(prompt))
         except httpx.TimeoutException:
             raise Refused(f"no answer within the timeout of {self.timeout:g} s", timed_out=True) from None
         except httpx.RemoteProtocolError:
             raise Refused("the server closed the connection without answering") from None
         except httpx.TransportError as e:
             raise Refused(f"the connection failed ({e or type(e).__name__})") from None
-        return read_reply(response, self.endpoint)
 
     def answer_problem(self, prompt: str, completion: Completion) -> Optional[Refused]:
         refused = super().answer_problem(prompt, completion)
@@ -192,8 +207,34 @@ def read_reply(response: httpx.Response, endpoint: str) -> Completion:
         raise Refused(f"the answer's text was not a string but {type(text).__name__}")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return Completion(
-        text, choice.get("finish_reason"), _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+        text,
+        choice.get("finish_reason"),
+        _count(usage, "prompt_tokens"),
+        _count(usage, "completion_tokens"),
+        reply_logprobs(choice.get("logprobs"), text),
     )
+
+
+def reply_logprobs(logprobs: Any, text: Optional[str]) -> Optional[List[List]]:
+    """[start char, log-probability] per token from a reply's `logprobs` (chat: {"content": [{token,
+    logprob, bytes}]}; completions: {"tokens", "token_logprobs"}); None if absent or if the tokens
+    do not spell the answer."""
+    if not isinstance(logprobs, dict) or not isinstance(text, str):
+        return None
+    if isinstance(logprobs.get("content"), list):
+        items = [(t.get("bytes"), t.get("token"), t.get("logprob")) for t in logprobs["content"] if isinstance(t, dict)]
+    elif isinstance(logprobs.get("tokens"), list) and isinstance(logprobs.get("token_logprobs"), list):
+        items = [(None, t, lp) for t, lp in zip(logprobs["tokens"], logprobs["token_logprobs"])]
+    else:
+        return None
+    try:
+        pieces = [bytes(b) if isinstance(b, list) else str(token).encode("utf-8") for b, token, _ in items]
+        values = [float(lp) for _, _, lp in items]
+    except (TypeError, ValueError):
+        return None
+    if not b"".join(pieces).decode("utf-8", errors="replace").startswith(text) or not all(map(math.isfinite, values)):
+        return None
+    return [[offset, value] for offset, value in zip(token_offsets(pieces), values)]
 
 
 def _count(usage: Dict[str, Any], name: str) -> Optional[int]:

@@ -8,6 +8,8 @@ reason``) and compact lines (``text | LABEL``), and record in each doc's
 ``user_data["spacy_distill"]`` what could not be used and why (an empty
 answer is a parse failure, not "no entities"). `annotate` adds those records
 up into the run's stats; `merge_records` joins the records of a doc's shards.
+Where the model gave token log-probabilities (`answer_scores.ScoredAnswer`), each
+suggestion gets its line's probability and the record its answer's `confidence`.
 """
 
 import re
@@ -17,6 +19,8 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy_llm.registry import registry
 
+from .answer_scores import CAT_SCORES_KEY, lines_with_offsets, lowest, segment_probability
+from .confidence import SPAN_SCORES_KEY
 from .spacy_llm import builtin_textcat_parse
 
 USER_DATA_KEY = "spacy_distill"
@@ -41,6 +45,7 @@ def merge_records(shards: List[Doc]) -> Optional[Dict[str, Any]]:
         "parse_failure": any(r.get("parse_failure") for r in records),
         "unparsed_lines": [line for r in records for line in r.get("unparsed_lines", [])],
         "dropped_spans": [span for r in records for span in r.get("dropped_spans", [])],
+        "confidence": lowest([r.get("confidence") for r in records]),
     }
     if len(shards) > 1:
         merged["shards"] = len(shards)
@@ -91,14 +96,20 @@ def locate_spans(doc: Doc, phrase: str, label: str, alignment_mode: str, case_se
 
 
 def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool) -> List[Span]:
-    """Spans in one response for one doc; records every line and span it cannot use."""
+    """Spans in one response for one doc; records every line and span it cannot use, and each
+    span's probability (doc.user_data["span_scores"]) where the answer has log-probabilities."""
     record = diagnostics(doc)
     if not response.strip():  # not "no entities": an empty answer says nothing
         record["parse_failure"] = True
         record["unparsed_lines"].append(response)
         return []
-    found: List[Span] = []
-    for line in response.strip().splitlines():
+    found: Dict[Tuple[int, int, str], Optional[float]] = {}
+    line_scores: List[Optional[float]] = []
+    for line, offset in lines_with_offsets(response):
+        if not line.strip():
+            continue
+        p = segment_probability(response, offset, offset + len(line))
+        line_scores.append(p)
         if line.strip().lower() in NONE_ANSWERS:
             continue
         parsed = split_span_line(line)
@@ -116,16 +127,25 @@ def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool)
         if not spans:
             reason = "not in text" if not find_span_offsets(doc.text, phrase, False) else "not on token boundaries"
             record["dropped_spans"].append({"text": phrase, "label": label, "reason": reason})
-        found.extend(spans)
-    unique = sorted(set(found), key=lambda s: (s.start, s.end, s.label_))
+        for span in spans:  # a span named on two lines keeps the likelier
+            key = (span.start, span.end, span.label_)
+            found[key] = p if key not in found else _likelier(found[key], p)
+    unique = [Span(doc, start, end, label=label) for start, end, label in sorted(found)]
     record["parse_failure"] = bool(record["unparsed_lines"]) and not found
-    if allow_overlap:
-        return unique
-    kept = filter_spans(unique)
+    record["confidence"] = lowest(line_scores)
+    kept = unique if allow_overlap else filter_spans(unique)
     for span in unique:
         if span not in kept:
             record["dropped_spans"].append({"text": span.text, "label": span.label_, "reason": "overlaps another span"})
+    doc.user_data[SPAN_SCORES_KEY] = [
+        [s.start_char, s.end_char, s.label_, found[(s.start, s.end, s.label_)]]
+        for s in sorted(kept, key=lambda s: (s.start, s.end, s.label_))
+    ]
     return kept
+
+
+def _likelier(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or b is None else max(a, b)
 
 
 def parse_span_responses(
@@ -165,7 +185,29 @@ def parse_textcat_responses(
             if not textcat_answer_is_valid(task, response):
                 record["parse_failure"] = True
                 record["unparsed_lines"].append(response.strip())
+            else:
+                shard.user_data[CAT_SCORES_KEY], record["confidence"] = textcat_scores(task, response)
     yield from builtin_textcat_parse(task, shards, responses)
+
+
+def textcat_scores(task: Any, response: str) -> Tuple[Dict[str, Optional[float]], Optional[float]]:
+    """({chosen label: probability of its name in the answer}, the answer's probability)."""
+    stripped = response.strip()
+    start = response.find(stripped)
+    confidence = segment_probability(response, start, start + len(stripped))
+    if task.use_binary:
+        label = task.labels[0] if len(task.labels) == 1 else None
+        return ({label: confidence} if label and stripped.upper() == "POS" else {}), confidence
+    if stripped.lower() in NONE_ANSWERS:
+        return {}, confidence
+    scores: Dict[str, Optional[float]] = {}
+    offset = start
+    for part in stripped.split(","):
+        label = task.label_dict.get(task.normalizer(part.strip()))
+        if label is not None:
+            scores[label] = segment_probability(response, offset, offset + len(part))
+        offset += len(part) + 1
+    return scores, confidence
 
 
 @registry.llm_misc("spacy_distill.SpanParser.v1")

@@ -48,7 +48,7 @@ def keep_user_data_on_merge(nlp: Language, key: str, merge: Callable[[List[Doc]]
     for _, pipe in nlp.pipeline:
         task = getattr(pipe, "_task", None)
         reducer = getattr(task, "_shard_reducer", None)
-        if type(pipe).__name__ != LLM_COMPONENT_CLASS or reducer is None or getattr(reducer, "keeps", None) == key:
+        if type(pipe).__name__ != LLM_COMPONENT_CLASS or reducer is None or key in getattr(reducer, "keeps", ()):
             continue
 
         def reduce(task: Any, shards: Iterable[Doc], _reducer: Callable = reducer) -> Doc:
@@ -61,7 +61,7 @@ def keep_user_data_on_merge(nlp: Language, key: str, merge: Callable[[List[Doc]]
                 doc.user_data[key] = value
             return doc
 
-        reduce.keeps = key
+        reduce.keeps = {key, *getattr(reducer, "keeps", ())}
         task._shard_reducer = reduce
 
 

@@ -29,9 +29,11 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    token_logprobs TEXT
 )
 """
+COLUMNS = "key, model, prompt, response, prompt_tokens, completion_tokens, created, token_logprobs"
 
 
 def prompt_key(model_identity: Dict[str, Any], prompt: str) -> str:
@@ -51,16 +53,12 @@ class ResponseStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(SCHEMA)
+        if not has_logprobs(self._conn):  # a store written before answers kept their log-probabilities
+            self._conn.execute("ALTER TABLE responses ADD COLUMN token_logprobs TEXT")
 
     def get(self, key: str) -> Optional[Dict[str, Any]]:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT response, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
-                (key,),
-            ).fetchone()
-        if row is None:
-            return None
-        return {"response": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
+            return lookup(self._conn, key, True)
 
     def put(
         self,
@@ -70,12 +68,14 @@ class ResponseStore:
         response: str,
         prompt_tokens: Optional[int] = None,
         completion_tokens: Optional[int] = None,
+        token_logprobs: Optional[List[Any]] = None,
     ) -> None:
-        """Write one answer and commit it at once."""
+        """Write one answer (with its tokens' [start char, log-probability], if known) and commit it at once."""
+        logprobs = None if token_logprobs is None else json.dumps(token_logprobs, separators=(",", ":"))
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, model, prompt, response, prompt_tokens, completion_tokens, time.time()),
+                f"INSERT OR REPLACE INTO responses ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, prompt, response, prompt_tokens, completion_tokens, time.time(), logprobs),
             )
 
     def rows(self) -> Iterator[Dict[str, Any]]:
@@ -105,6 +105,22 @@ class ResponseStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def has_logprobs(conn: sqlite3.Connection) -> bool:
+    """Whether a store's table has the token_logprobs column."""
+    return any(row[1] == "token_logprobs" for row in conn.execute("PRAGMA table_info(responses)"))
+
+
+def lookup(conn: sqlite3.Connection, key: str, with_logprobs: bool) -> Optional[Dict[str, Any]]:
+    """One stored answer: response, token counts, token_logprobs (None where not kept)."""
+    logprobs = "token_logprobs" if with_logprobs else "NULL"
+    sql = f"SELECT response, prompt_tokens, completion_tokens, {logprobs} FROM responses WHERE key = ?"
+    row = conn.execute(sql, (key,)).fetchone()
+    if row is None:
+        return None
+    token_logprobs = json.loads(row[3]) if row[3] else None
+    return {"response": row[0], "prompt_tokens": row[1], "completion_tokens": row[2], "token_logprobs": token_logprobs}
 
 
 def open_existing(path: Union[str, Path]) -> ResponseStore:

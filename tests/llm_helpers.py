@@ -126,7 +126,7 @@ def store_rows(store_path: Path) -> Optional[List[Dict]]:
     except sqlite3.OperationalError:
         return None
     try:
-        cursor = conn.execute("SELECT key, model, prompt, response, prompt_tokens, completion_tokens FROM responses")
+        cursor = conn.execute("SELECT * FROM responses")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
     except sqlite3.OperationalError:  # table not created yet

@@ -8,8 +8,10 @@ prompt), `answer` (a function of the prompt), and a fault: `fault` is 500,
 `fault_first` requests and to every request whose prompt contains
 `fault_marker`. Faults that answer 200 with no usable answer: "garbage" (not JSON), "bad_utf8",
 "empty_choices", "error_200" ({"error": ...}), "null_text", "empty_text", "html_text" (a 502
-page as the completion) and "length" (finish_reason "length"). It records every request and the
-most requests in flight.
+page as the completion) and "length" (finish_reason "length"). `logprobs` (a function of the
+answer text giving [(token, logprob), ...]) adds token log-probabilities to each reply, in the
+endpoint's shape; `reject_field` answers 400 to any request with that body field, naming it.
+It records every request and the most requests in flight.
 """
 
 import json
@@ -81,7 +83,11 @@ class StubServer:
         retry_after: str = "0",
         slots: Optional[int] = None,
         models: Optional[List[str]] = None,
+        logprobs: Optional[Callable[[str], List[Any]]] = None,
+        reject_field: Optional[str] = None,
     ):
+        self.logprobs = logprobs
+        self.reject_field = reject_field
         self.delay = delay
         self.answer = answer
         self.fault = fault
@@ -160,6 +166,10 @@ class StubServer:
                 self._stopping.wait(self.hang_seconds)
                 handler.close_connection = True
                 return
+            if self.reject_field and self.reject_field in body:
+                message = f"Unrecognized request argument supplied: {self.reject_field}"
+                self._send(handler, 400, {"error": {"message": message, "type": "invalid_request_error"}})
+                return
             if fault in (500, 429, 400):
                 headers = {"Retry-After": self.retry_after} if fault == 429 else {}
                 self._send(handler, fault, {"error": {"message": f"stub fault {fault}", "type": "stub"}}, headers)
@@ -176,12 +186,21 @@ class StubServer:
                 if self.slots is not None:
                     self.slots.release()
             text = self.answer(prompt)
-            self._send(handler, 200, self._completion(ENDPOINTS[handler.path], body, prompt, text))
+            reply = self._completion(ENDPOINTS[handler.path], body, prompt, text)
+            if self.logprobs is not None:
+                reply["choices"][0]["logprobs"] = self._logprobs(ENDPOINTS[handler.path], text)
+            self._send(handler, 200, reply)
             with self._lock:
                 self.answered.append(prompt)
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _logprobs(self, endpoint: str, text: str) -> Dict[str, Any]:
+        tokens = self.logprobs(text)
+        if endpoint == "chat":
+            return {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf8"))} for t, lp in tokens]}
+        return {"tokens": [t for t, _ in tokens], "token_logprobs": [lp for _, lp in tokens]}
 
     @staticmethod
     def _completion(endpoint: str, body: Dict[str, Any], prompt: str, text: str) -> Dict[str, Any]:

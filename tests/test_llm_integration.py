@@ -126,6 +126,23 @@ def check_grammar_not_vacuous(docs: List[Doc]) -> None:
     assert any(r.strip() != "none" for r in responses), f"the model answered 'none' to everything: {responses}"
 
 
+def check_confidences(docs: List[Doc], store_path: Path) -> None:
+    """Every suggestion carries the probability of the answer line that named it, every doc its confidence:
+    from the model's token log-probabilities, kept in the store with the answer."""
+    rows = store_rows(store_path)
+    assert all(json.loads(row["token_logprobs"]) for row in rows), "every stored answer keeps its log-probabilities"
+    scores = []
+    for doc in docs:
+        confidence = doc.user_data["teacher"]["confidence"]
+        assert 0.0 < confidence <= 1.0, (doc.text, confidence)
+        spans = {(s, e, label): p for s, e, label, p in doc.user_data["span_scores"]}
+        assert set(spans) == {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        assert all(confidence <= p <= 1.0 for p in spans.values()), "the doc's confidence is its least likely line"
+        scores.extend(spans.values())
+        scores.append(confidence)
+    assert any(0.0 < p < 0.99 for p in scores), f"confidences should not all be 0 or 1: {scores}"
+
+
 def test_cli_annotate_in_process_then_from_store(tmp_path, texts, input_txt):
     input_path, line_numbers = input_txt
     store = tmp_path / "store.sqlite"
@@ -134,6 +151,7 @@ def test_cli_annotate_in_process_then_from_store(tmp_path, texts, input_txt):
     stats = run_annotate(input_path, tmp_path / "out.spacy", tmp_path / "stats.json", store)
     docs = check_run(tmp_path / "out.spacy", stats, store, texts, line_numbers, model_name, first_run=True)
     check_grammar_not_vacuous(docs)
+    check_confidences(docs, store)
 
     again = run_annotate(input_path, tmp_path / "again.spacy", tmp_path / "again.json", store)
     docs_again = check_run(tmp_path / "again.spacy", again, store, texts, line_numbers, model_name, first_run=False)
@@ -211,6 +229,7 @@ def test_annotate_behind_llama_cpp_server(tmp_path, texts, input_txt, llama_serv
     assert stats["http_requests"] == len(texts), llama_server.log_tail()
     docs = check_run(tmp_path / "out.spacy", stats, store, texts, line_numbers, "tiny-teacher", first_run=True)
     check_grammar_not_vacuous(docs)
+    check_confidences(docs, store)
     assert all(d.user_data["teacher"]["identity"]["kind"] == "OpenAICompatible" for d in docs)
 
     again = annotate(

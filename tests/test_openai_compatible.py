@@ -151,8 +151,9 @@ def test_options_and_grammar_pass_through(stub, endpoint, grammar_field):
     model([["hello"]])
     (body,) = [r["body"] for r in stub.requests]
     prompt_fields = {"messages"} if endpoint == "chat" else {"prompt"}
-    assert set(body) == {"model", grammar_field} | set(options) | prompt_fields
+    assert set(body) == {"model", grammar_field, "logprobs"} | set(options) | prompt_fields
     assert {k: body[k] for k in options} == options
+    assert body["logprobs"] == (True if endpoint == "chat" else 1)  # the answer tokens' own, for the confidence
     assert body[grammar_field] == grammar
     if endpoint == "chat":
         assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]

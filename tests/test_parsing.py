@@ -108,7 +108,7 @@ def test_cot_and_compact_lines_parse(ner, answer):
     text = "Jeans from Levi's and a shirt from Uniqlo."
     doc = ner({text: answer})(text)
     assert [(e.text, e.label_) for e in doc.ents] == [("Levi's", LABEL), ("Uniqlo", LABEL)]
-    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
+    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": [], "confidence": None}
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_false_lines_are_ignored(ner):
     answer = f"1. Amazon | False | ==NONE== | a shop\n2. Patagonia | True | {LABEL} | a brand"
     doc = ner({text: answer})(text)
     assert [e.text for e in doc.ents] == ["Patagonia"]
-    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
+    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": [], "confidence": None}
 
 
 def test_repeated_entity_all_occurrences_and_case_insensitive(ner):
@@ -205,7 +205,7 @@ def test_none_answers_are_negatives(ner, answer):
     text = "A plain sentence."
     doc = ner({text: answer})(text)
     assert list(doc.ents) == []
-    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": []}
+    assert record(doc) == {"parse_failure": False, "unparsed_lines": [], "dropped_spans": [], "confidence": None}
 
 
 @pytest.mark.parametrize("answer", ["", "\n\n", "  "])

@@ -72,4 +72,9 @@ def test_real_model_long_doc_is_sharded_and_keeps_its_records(tmp_path):
     assert len(responses) > 1
     record = doc.user_data["spacy_distill"]
     assert record["shards"] == len(responses)
-    assert set(record) == {"parse_failure", "unparsed_lines", "dropped_spans", "shards"}
+    assert set(record) == {"parse_failure", "unparsed_lines", "dropped_spans", "shards", "confidence"}
+    # every shard's span scores, moved to where its text is in the joined doc
+    scores = [(s, e, label) for s, e, label, _ in doc.user_data["span_scores"]]
+    assert scores == [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    assert all(0.0 < p <= 1.0 for *_, p in doc.user_data["span_scores"])
+    assert 0.0 < record["confidence"] <= 1.0

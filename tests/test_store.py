@@ -30,10 +30,16 @@ def test_put_get_roundtrip(store):
     key = prompt_key({"model": "m"}, "prompt")
     assert store.get(key) is None
     store.put(key, "m", "prompt", "Zara | BRAND\nünïcode 👗", 12, 3)
-    assert store.get(key) == {"response": "Zara | BRAND\nünïcode 👗", "prompt_tokens": 12, "completion_tokens": 3}
+    expected = {"response": "Zara | BRAND\nünïcode 👗", "prompt_tokens": 12, "completion_tokens": 3}
+    assert store.get(key) == {**expected, "token_logprobs": None}
     assert len(store) == 1
     store.put(key, "m", "prompt", "changed", None, None)  # replaces, never duplicates
-    assert store.get(key) == {"response": "changed", "prompt_tokens": None, "completion_tokens": None}
+    assert store.get(key) == {
+        "response": "changed",
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "token_logprobs": None,
+    }
     assert len(store) == 1
 
 
@@ -80,7 +86,7 @@ def test_durable_across_a_new_connection(tmp_path):
     first.put("k1", "m", "p1", "r1", 1, 2)
     # Not closed: a new connection (as after kill -9) already sees the committed answer.
     second = ResponseStore(path)
-    assert second.get("k1") == {"response": "r1", "prompt_tokens": 1, "completion_tokens": 2}
+    assert second.get("k1") == {"response": "r1", "prompt_tokens": 1, "completion_tokens": 2, "token_logprobs": None}
     first.close()
     second.close()
     raw = sqlite3.connect(str(path))
@@ -207,3 +213,27 @@ def test_cli_purge_needs_a_filter_and_an_existing_store(tmp_path):
     assert code == 1 and "say which answers to purge" in out
     code, out = store_cli("purge", tmp_path / "s.sqlite", "--parse-failures")
     assert code == 1 and "need --docs" in out
+
+
+def test_token_logprobs_are_kept_with_the_answer(store):
+    store.put("k", "m", "p", "Zara | BRAND", 5, 4, [[0, -0.25], [4, -0.01], [6, 0.0]])
+    assert store.get("k")["token_logprobs"] == [[0, -0.25], [4, -0.01], [6, 0.0]]
+
+
+def test_a_store_written_before_logprobs_were_kept_is_upgraded(tmp_path):
+    """An older store (no token_logprobs column) opens: its answers read back without log-probabilities
+    (so without confidences, never invented ones), and new answers keep theirs."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, prompt TEXT NOT NULL, "
+            "response TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, created REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO responses VALUES ('old', 'm', 'p', 'none', 3, 1, 0.0)")
+    conn.close()
+    store = ResponseStore(path)
+    assert store.get("old") == {"response": "none", "prompt_tokens": 3, "completion_tokens": 1, "token_logprobs": None}
+    store.put("new", "m", "p2", "none", 3, 1, [[0, -0.1]])
+    assert store.get("new")["token_logprobs"] == [[0, -0.1]]
+    assert len(store) == 2
+    store.close()

@@ -151,7 +151,8 @@ class OpenAICompatibleModel(StoredModel):
 
     def complete(self, prompt: str) -> Completion:
         response = self._post(prompt)
-        if response.status_code == 400 and self.ask_logprobs and "logprobs" not in self.options:
+        refused_logprobs = response.status_code == 400 and b"logprob" in response.content.lower()
+        if refused_logprobs and self.ask_logprobs and "logprobs" not in self.options:
             self.ask_logprobs = False  # a server that refuses the field: answers without confidences
             logger.warning(f"{self.target} refused a request with `logprobs`; asking without: no confidence scores.")
             response = self._post(prompt)

@@ -9,7 +9,8 @@ from spacy_distill.teacher.store import ResponseStore
 
 
 class CannedModel(StoredModel):
-    """Answers each prompt with `answer(text)`, where text is the prompt's last 'Text:' line."""
+    """Answers each prompt with `answers[text]`, where text is the prompt's last 'Text:' line (an
+    answer given as a ScoredAnswer comes with its token log-probabilities)."""
 
     name = "Canned"
 
@@ -36,7 +37,8 @@ class CannedModel(StoredModel):
 
     def complete(self, prompt: str) -> Completion:
         text = prompt.rsplit("Text: ", 1)[-1].split("\n", 1)[0].strip()
-        return Completion(self.answers.get(text, self.default), "stop", len(prompt.split()), 3)
+        answer = self.answers.get(text, self.default)
+        return Completion(answer, "stop", len(prompt.split()), 3, getattr(answer, "token_logprobs", None))
 
 
 @registry.llm_models("spacy_distill_test.Canned.v1")

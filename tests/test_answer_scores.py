@@ -141,3 +141,33 @@ def test_server_that_refuses_the_logprobs_field_is_asked_without_it(caplog):
 )
 def test_unusable_logprobs_are_no_scores(logprobs):
     assert reply_logprobs(logprobs, "Zara") is None
+
+
+def test_span_parser_v2_drops_what_the_teacher_is_unsure_of(ner_nlp):  # noqa: F811
+    from spacy_distill.teacher.parsing import make_span_parser_v2
+
+    parse = make_span_parser_v2(min_confidence=0.5)
+    task = ner_nlp.get_pipe("llm")._task
+    doc = ner_nlp.make_doc("Zara and Uniqlo.")
+    answer = tokens("Zara | FASHION_BRAND\nUniqlo | FASHION_BRAND", [0, 20, 21], [-0.1, 0.0, -1.5])
+    ((spans,),) = parse(task, [[doc]], [[answer]])
+    assert [s.text for s in spans] == ["Zara"]
+    (dropped,) = doc.user_data["spacy_distill"]["dropped_spans"]
+    assert dropped == {
+        "text": "Uniqlo",
+        "label": LABEL,
+        "reason": "below min_confidence",
+        "confidence": pytest.approx(math.exp(-1.5)),
+    }
+    plain = ner_nlp.make_doc("Zara and Uniqlo.")
+    ((spans,),) = parse(task, [[plain]], [["Zara | FASHION_BRAND\nUniqlo | FASHION_BRAND"]])
+    assert [s.text for s in spans] == ["Zara", "Uniqlo"]  # unknown probabilities: nothing to judge by
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_span_parser_v2_checks_min_confidence(value):
+    from spacy_distill.errors import ConfigError
+    from spacy_distill.teacher.parsing import make_span_parser_v2
+
+    with pytest.raises(ConfigError, match="min_confidence must be between 0 and 1"):
+        make_span_parser_v2(min_confidence=value)

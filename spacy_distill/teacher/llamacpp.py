@@ -45,6 +45,7 @@ class LlamaCppModel(StoredModel):
         n_threads: Optional[int] = None,
         seed: int = 0,
         store: Optional[ResponseStore] = None,
+        logprobs: bool = True,
     ):
         super().__init__(store=store, concurrency=1)  # one llama.cpp context is not thread-safe
         try:
@@ -63,6 +64,7 @@ class LlamaCppModel(StoredModel):
         self.options = {**DEFAULT_OPTIONS, **(options or {})}
         self.grammar = grammar
         self.seed = seed
+        self.logprobs = logprobs
         stat = path.stat()
         self.model_sha256 = file_sha256(str(path), stat.st_size, stat.st_mtime)
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
@@ -104,7 +106,9 @@ class LlamaCppModel(StoredModel):
         grammar_text = grammar_for(self.grammar, prompt) if self.grammar else None
         grammar = self._compile(grammar_text) if grammar_text else None
         recorder = LogitsRecorder()
-        options = dict(self.options, grammar=grammar, seed=self.seed, logits_processor=LogitsProcessorList([recorder]))
+        options = dict(self.options, grammar=grammar, seed=self.seed)
+        if self.logprobs:
+            options["logits_processor"] = LogitsProcessorList([recorder])
         try:
             if self.endpoint == "chat":
                 result = self.llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **options)
@@ -117,7 +121,8 @@ class LlamaCppModel(StoredModel):
         except (ValueError, RuntimeError) as e:  # e.g. "Requested tokens (2100) exceed context window of 2048"
             raise Refused(f"llama.cpp could not answer: {e}", retry=False) from None
         usage = result.get("usage", {})
-        logprobs = answer_logprobs(self.llm, recorder, text, grammar_text) if isinstance(text, str) else None
+        scored = self.logprobs and isinstance(text, str)
+        logprobs = answer_logprobs(self.llm, recorder, text, grammar_text) if scored else None
         return Completion(
             text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"), logprobs
         )
@@ -143,6 +148,7 @@ def make_llamacpp(
     n_threads: Optional[int] = None,
     seed: int = 0,
     store: Optional[ResponseStore] = None,
+    logprobs: bool = True,
 ) -> Callable[[Iterable[Iterable[str]]], Iterable[Iterable[str]]]:
     """A GGUF model run in-process with llama-cpp-python.
 
@@ -153,6 +159,8 @@ def make_llamacpp(
     grammar: GBNF text, or a per-prompt grammar (spacy_distill.SpanGrammar.v2), that constrains
         every answer; spacy_distill.TextCatGrammar.v1 for text classification.
     store: a spacy_distill.ResponseStore.v1; answered prompts are never computed again.
+    logprobs: keep each answer token's log-probability under the grammar, from which every
+        suggestion's confidence is computed (false: no confidences, and none of their cost).
     """
     return LlamaCppModel(
         model_path=model_path,
@@ -163,4 +171,5 @@ def make_llamacpp(
         n_threads=n_threads,
         seed=seed,
         store=store,
+        logprobs=logprobs,
     )

@@ -12,6 +12,7 @@ Where the model gave token log-probabilities (`answer_scores.ScoredAnswer`), eac
 suggestion gets its line's probability and the record its answer's `confidence`.
 """
 
+import functools
 import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -19,6 +20,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy_llm.registry import registry
 
+from ..errors import ConfigError
 from .answer_scores import CAT_SCORES_KEY, lines_with_offsets, lowest, segment_probability
 from .confidence import SPAN_SCORES_KEY
 from .spacy_llm import builtin_textcat_parse
@@ -95,9 +97,12 @@ def locate_spans(doc: Doc, phrase: str, label: str, alignment_mode: str, case_se
     return spans
 
 
-def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool) -> List[Span]:
+def parse_span_response(
+    task: Any, doc: Doc, response: str, allow_overlap: bool, min_confidence: float = 0.0
+) -> List[Span]:
     """Spans in one response for one doc; records every line and span it cannot use, and each
-    span's probability (doc.user_data["span_scores"]) where the answer has log-probabilities."""
+    span's probability (doc.user_data["span_scores"]) where the answer has log-probabilities.
+    A span less likely than min_confidence is dropped (recorded); one of unknown probability is kept."""
     record = diagnostics(doc)
     if not response.strip():  # not "no entities": an empty answer says nothing
         record["parse_failure"] = True
@@ -130,8 +135,8 @@ def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool)
         for span in spans:  # a span named on two lines keeps the likelier
             key = (span.start, span.end, span.label_)
             found[key] = p if key not in found else _likelier(found[key], p)
-    unique = [Span(doc, start, end, label=label) for start, end, label in sorted(found)]
     record["parse_failure"] = bool(record["unparsed_lines"]) and not found
+    unique = [Span(doc, *key) for key in sorted(found) if _confident(doc, key, found[key], min_confidence, record)]
     record["confidence"] = lowest(line_scores)
     kept = unique if allow_overlap else filter_spans(unique)
     for span in unique:
@@ -144,18 +149,27 @@ def parse_span_response(task: Any, doc: Doc, response: str, allow_overlap: bool)
     return kept
 
 
+def _confident(doc: Doc, key: Tuple[int, int, str], p: Optional[float], least: float, record: Dict) -> bool:
+    """Whether a span is at least as likely as `least` (or of unknown probability); records it if not."""
+    if p is None or p >= least:
+        return True
+    span = {"text": doc[key[0] : key[1]].text, "label": key[2], "reason": "below min_confidence", "confidence": p}
+    record["dropped_spans"].append(span)
+    return False
+
+
 def _likelier(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return None if a is None or b is None else max(a, b)
 
 
 def parse_span_responses(
-    task: Any, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
+    task: Any, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]], min_confidence: float = 0.0
 ) -> Iterable[Iterable[List[Span]]]:
     """spacy-llm TaskResponseParser for NER.v3 / SpanCat.v3."""
     allow_overlap = task.allow_overlap
     for shards_for_doc, responses_for_doc in zip(shards, responses):
         yield [
-            parse_span_response(task, shard, response, allow_overlap)
+            parse_span_response(task, shard, response, allow_overlap, min_confidence)
             for shard, response in zip(shards_for_doc, responses_for_doc)
         ]
 
@@ -214,6 +228,16 @@ def textcat_scores(task: Any, response: str) -> Tuple[Dict[str, Optional[float]]
 def make_span_parser():
     """Span parser for NER.v3/SpanCat.v3: any order, CoT or compact lines, drops counted."""
     return parse_span_responses
+
+
+@registry.llm_misc("spacy_distill.SpanParser.v2")
+def make_span_parser_v2(min_confidence: float = 0.0):
+    """SpanParser.v1, which also drops the spans the teacher is less sure of than min_confidence
+    (their answer line's probability, where the model gives log-probabilities; counted in the
+    parse record as dropped, "below min_confidence"). Spans of unknown probability are kept."""
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ConfigError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+    return functools.partial(parse_span_responses, min_confidence=min_confidence)
 
 
 @registry.llm_misc("spacy_distill.TextCatParser.v1")

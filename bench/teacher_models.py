@@ -6,7 +6,9 @@ intents) it takes a seeded test sample (--n-test, default 100) and a dev sample 
 the bundled Gemma-3-270M in-process as teacher in three modes:
 
 - none: no suggestions (the expert annotates from scratch);
-- generative: the dataset's teacher config (configs/teacher_*.cfg, constrained decoding);
+- generative: the dataset's teacher config (configs/teacher_*.cfg, constrained decoding); for spans
+  also with the suggestions below a confidence dropped (the probability of the answer line that
+  named them, SpanParser.v2's min_confidence), at the threshold with the fewest edits on dev;
 - scored: configs/teacher_*_scored.cfg (candidates scored yes/no, or every label scored); for spans
   two thresholds chosen on the dev sample (the fewest edits per doc; the best F), reported on test.
 
@@ -18,13 +20,14 @@ expert's edits per doc (spacy_distill.rounds.simulate.count_edits) and docs/s of
 
     python -m bench.teacher_models --n-test 100 --n-dev 50 --markdown training/bench_teacher/table.md
     python -m bench.teacher_models --datasets fashion_brands --model smollm2-135m-instruct --out training/bt_smollm2
+    python -m bench.teacher_models --modes none generative   # the generative rows only
 """
 
 import argparse
 import json
 import random
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -36,13 +39,14 @@ from spacy_distill.rounds.simulate import count_edits
 from spacy_distill.scoring import empty_prediction, score
 from spacy_distill.task import Task, detect_task
 from spacy_distill.teacher.annotate import annotate
-from spacy_distill.teacher.confidence import CANDIDATES_KEY, rethreshold
+from spacy_distill.teacher.confidence import CANDIDATES_KEY, SPAN_SCORES_KEY, rethreshold
 
 DATASETS = {
     "fashion_brands": ("configs/teacher_ner.cfg", "configs/teacher_ner_scored.cfg"),
     "toxic_spans": ("configs/teacher_spancat.cfg", "configs/teacher_spancat_scored.cfg"),
     "banking77": ("configs/teacher_textcat.cfg", "configs/teacher_textcat_scored.cfg"),
 }
+MODES = ("none", "generative", "scored")
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)] + [0.96, 0.97, 0.98, 0.99]
 NLP = spacy.blank("en")
 
@@ -93,7 +97,23 @@ def run_teacher(config: str, docs: List[Doc], folder: Path, extra: Dict[str, Any
     return predicted, stats
 
 
-def choose_threshold(predicted: List[Doc], gold: List[Doc], task: Task, goal: str) -> Tuple[float, Dict[str, Any]]:
+def confident_only(doc: Doc, threshold: float, spans_key: Optional[str]) -> Doc:
+    """A copy of a generative teacher's doc without its suggestions less likely than threshold
+    (what SpanParser.v2's min_confidence keeps)."""
+    out = doc.copy()
+    scores = {(s, e, label): p for s, e, label, p in doc.user_data.get(SPAN_SCORES_KEY, [])}
+    spans = list(out.ents) if spans_key is None else list(out.spans.get(spans_key, []))
+    kept = [sp for sp in spans if (scores.get((sp.start_char, sp.end_char, sp.label_)) or 0.0) >= threshold]
+    if spans_key is None:
+        out.set_ents(kept, default="outside")
+    else:
+        out.spans[spans_key] = kept
+    return out
+
+
+def choose_threshold(
+    predicted: List[Doc], gold: List[Doc], task: Task, goal: str, keep: Callable = rethreshold
+) -> Tuple[float, Dict[str, Any]]:
     """The threshold with the fewest edits per doc on dev, then the best F (goal "edits"), or the reverse ("f")."""
     best: Optional[Tuple[float, Dict[str, Any]]] = None
 
@@ -102,32 +122,59 @@ def choose_threshold(predicted: List[Doc], gold: List[Doc], task: Task, goal: st
         return edits_first if goal == "edits" else edits_first[::-1]
 
     for threshold in THRESHOLDS:
-        result = evaluate([rethreshold(d, threshold, task.span_key) for d in predicted], gold, task)
+        result = evaluate([keep(d, threshold, task.span_key) for d in predicted], gold, task)
         if best is None or rank(result) < rank(best[1]):
             best = (threshold, result)
     assert best is not None
     return best
 
 
-def bench_dataset(name: str, out: Path, n_test: int, n_dev: int, seed: int, model: str) -> List[Dict[str, Any]]:
+def bench_dataset(
+    name: str, out: Path, n_test: int, n_dev: int, seed: int, model: str, modes: List[str]
+) -> List[Dict[str, Any]]:
     dev, test, train = samples(name, n_test, n_dev, seed)
     extra = {"components.llm.model.model_path.name": model}
     task = detect_task(test)
     generative, scored = DATASETS[name]
-    empty = [empty_prediction(d, task) for d in test]
-    rows = [{"dataset": name, "mode": "none", "docs": len(test), **evaluate(empty, test, task)}]
-    predicted, stats = run_teacher(generative, test, out / name / "generative" / "test", extra)
-    rows.append({"dataset": name, "mode": "generative", "docs": len(test), **evaluate(predicted, test, task),
-                 "docs_per_second": stats["docs_per_second"]})  # fmt: skip
-    if name == "fashion_brands":  # the raw texts of the project (its train split) tell common words
-        extra["paths.texts"] = str(write_raw(train, out / name / "train_texts.jsonl"))
-    predicted, stats = run_teacher(scored, test, out / name / "scored" / "test", extra)
+    rows = []
+    if "none" in modes:
+        empty = [empty_prediction(d, task) for d in test]
+        rows.append({"dataset": name, "mode": "none", "docs": len(test), **evaluate(empty, test, task)})
+    if "generative" in modes:
+        rows.extend(generative_rows(name, generative, dev, test, task, out, extra))
+    if "scored" in modes:
+        if name == "fashion_brands":  # the raw texts of the project (its train split) tell common words
+            extra["paths.texts"] = str(write_raw(train, out / name / "train_texts.jsonl"))
+        rows.extend(scored_rows(name, scored, dev, test, task, out, extra))
+    return rows
+
+
+def generative_rows(name, config, dev, test, task, out, extra) -> List[Dict[str, Any]]:
+    predicted, stats = run_teacher(config, test, out / name / "generative" / "test", extra)
+    row = {"dataset": name, "mode": "generative", "docs": len(test), "docs_per_second": stats["docs_per_second"]}
+    scores = [p for d in predicted for *_, p in d.user_data.get(SPAN_SCORES_KEY, [])]
+    row["scored_suggestions"] = f"{sum(p is not None for p in scores)}/{len(scores)}"
+    rows = [{**row, **evaluate(predicted, test, task)}]
+    if not task.has_spans:
+        return rows
+    dev_predicted, _ = run_teacher(config, dev, out / name / "generative" / "dev", extra)
+    threshold, on_dev = choose_threshold(dev_predicted, dev, task, "edits", keep=confident_only)
+    at_threshold = [confident_only(d, threshold, task.span_key) for d in predicted]
+    rows.append({**row, "mode": "generative, min_confidence", "threshold": threshold,
+                 "dev_edits_per_doc": on_dev["edits_per_doc"], "dev_f": on_dev["f"], "dev_docs": len(dev),
+                 **evaluate(at_threshold, test, task)})  # fmt: skip
+    return rows
+
+
+def scored_rows(name, config, dev, test, task, out, extra) -> List[Dict[str, Any]]:
+    predicted, stats = run_teacher(config, test, out / name / "scored" / "test", extra)
     row = {"dataset": name, "mode": "scored", "docs": len(test), "docs_per_second": stats["docs_per_second"]}
     if not task.has_spans:
-        return rows + [{**row, **evaluate(predicted, test, task)}]
-    dev_predicted, _ = run_teacher(scored, dev, out / name / "scored" / "dev", extra)
+        return [{**row, **evaluate(predicted, test, task)}]
+    dev_predicted, _ = run_teacher(config, dev, out / name / "scored" / "dev", extra)
     n_candidates = sum(len(d.user_data.get(CANDIDATES_KEY, [])) for d in predicted)
     row["candidates_per_doc"] = round(n_candidates / len(test), 1)
+    rows = []
     for goal in ("edits", "f"):
         threshold, on_dev = choose_threshold(dev_predicted, dev, task, goal)
         at_threshold = [rethreshold(d, threshold, task.span_key) for d in predicted]
@@ -163,10 +210,11 @@ def main() -> None:
     parser.add_argument("--model", default="gemma3-270m", help="bundled model: gemma3-270m, smollm2-135m-instruct")
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench_teacher")
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     args = parser.parse_args()
     rows: List[Dict[str, Any]] = []
     for name in args.datasets:
-        rows.extend(bench_dataset(name, args.out, args.n_test, args.n_dev, args.seed, args.model))
+        rows.extend(bench_dataset(name, args.out, args.n_test, args.n_dev, args.seed, args.model, args.modes))
         print(markdown(rows), flush=True)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1), encoding="utf8")
     if args.markdown:

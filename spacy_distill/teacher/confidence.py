@@ -130,7 +130,9 @@ def chosen_cats(doc: Doc, exclusive: bool) -> Dict[str, Optional[float]]:
     return chosen if soft_cats(doc) else {label: None for label in chosen}
 
 
-def doc_confidence(doc: Doc, spans: Optional[Sequence[Span]] = None, exclusive: Optional[bool] = None) -> Optional[float]:
+def doc_confidence(
+    doc: Doc, spans: Optional[Sequence[Span]] = None, exclusive: Optional[bool] = None
+) -> Optional[float]:
     """The doc's confidence in [0, 1], or None if unknown.
 
     user_data["teacher"]["confidence"] when set (the generative teacher's); else the least sure of

@@ -4,6 +4,7 @@ evaluate's calibration table, the exports and the loop's Uncertainty.v2."""
 import random
 
 import pytest
+import spacy
 import srsly
 from llm_helpers import ROOT
 from spacy.tokens import DocBin
@@ -27,7 +28,7 @@ def scored(tmp_path_factory):
     srsly.write_jsonl(folder / "gold.jsonl", rows)
     overrides = {"paths.responses": str(folder / "store.sqlite"), "components.llm.task.threshold": 0.2}
     annotate(NER_CFG, folder / "gold.jsonl", folder / "teacher.spacy", overrides=overrides, show_progress=False)
-    docs = list(DocBin().from_disk(folder / "teacher.spacy").get_docs(__import__("spacy").blank("en").vocab))
+    docs = list(DocBin().from_disk(folder / "teacher.spacy").get_docs(spacy.blank("en").vocab))
     return folder, docs
 
 
@@ -66,7 +67,7 @@ def test_uncertainty_v2_ranks_by_the_real_confidence(scored):
         Candidates(texts, NER, random.Random(0), lambda batch: [by_text[t] for t in batch]), 3
     )
     confidences = {t: teacher_confidence(by_text[t], NER) for t in texts}
-    known = sorted((c for c in confidences.values() if c is not None))
+    known = sorted(c for c in confidences.values() if c is not None)
     assert known, "no doc with a confidence"
     picked = [confidences[texts[i]] for i in selection.indices]
     assert picked[: len(known[:3])] == pytest.approx(known[:3])  # the least confident first

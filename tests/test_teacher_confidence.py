@@ -214,3 +214,19 @@ def test_uncertainty_v2_is_registered():
 
     made = registry.misc.get("spacy_distill.Uncertainty.v2")(n_candidates=50)
     assert isinstance(made, TeacherStudentUncertainty) and made.n_candidates == 50 and made.uses_student
+
+
+def test_loop_runs_with_uncertainty_v2(tmp_path):
+    """A canned teacher gives no confidence: round 1 is random, round 2 ranks by the student."""
+    from test_loop import check_rounds, make_project
+
+    from spacy_distill.rounds.loop import run_loop
+
+    config = make_project(tmp_path, budget=40, batch_size=20, strategy="spacy_distill.Uncertainty.v2")
+    run_loop(config, tmp_path / "out", show_progress=False)
+    check_rounds(tmp_path / "out", 2)
+    selected = [json.loads((tmp_path / "out" / f"round_00{r}" / "selected.json").read_text()) for r in (1, 2)]
+    assert [s["strategy"] for s in selected] == ["uncertainty_v2"] * 2
+    assert selected[0]["note"].startswith("random (no teacher confidence")
+    assert "over 80 candidates (0 with a teacher confidence, 80 with a student score)" in selected[1]["note"]
+    assert all(isinstance(s, float) for s in selected[1]["scores"])

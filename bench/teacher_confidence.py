@@ -8,7 +8,10 @@ Per doc: the simulated expert's edits turning the teacher's suggestions into the
 (`spacy_distill.teacher.confidence.teacher_confidence`, the number `review --order uncertainty` and
 `spacy_distill.Uncertainty.v2` rank by). For each batch size N it prints the edits per doc of:
 the N least confident docs, the N most confident, and N random docs (--seeds draws: mean, sd,
-min-max, and the share of draws with at least as many edits as the uncertainty batch), plus the
+min-max, and the share of draws with at least as many edits as the uncertainty batch), N random
+docs among those with a confidence (a doc without one, e.g. one where the scoring teacher found no
+candidate, comes last in the uncertainty order, so this separates the confidence's own merit
+from "the teacher had something to say"), plus the
 teacher's calibration table (`evaluate`'s). No timing is asserted; answers are kept in a response
 store under --out, so a rerun asks the model nothing.
 
@@ -64,7 +67,10 @@ def compare(edits: List[int], confidences: List[Optional[float]], n: int, seeds:
     uncertain = mean([edits[i] for i in ranked[:n]])
     confident = mean([edits[i] for i in known[::-1][:n]])
     draws = [mean([edits[i] for i in random.Random(seed).sample(range(len(edits)), n)]) for seed in range(seeds)]
+    scored = [mean([edits[i] for i in random.Random(seed).sample(known, min(n, len(known)))]) for seed in range(seeds)]
     return {
+        "random_scored_mean": mean(scored),
+        "random_scored_sd": statistics.pstdev(scored),
         "n": n,
         "uncertain": uncertain,
         "confident": confident,
@@ -106,12 +112,15 @@ def main() -> None:
         print("no confidences: nothing to rank by")
         return
     print("\nedits per doc of a batch of N docs (random: mean ± sd [min-max] over seeds)")
-    print("   N  least confident  most confident  random                        ratio  random >= uncertain")
+    print(
+        "   N  least confident  most confident  random                        ratio  random >= uncertain  random of scored"
+    )
     for n in (int(x) for x in args.n.split(",")):
         r = compare(edits, confidences, n, args.seeds)
         print(
             f"{n:4d}  {r['uncertain']:15.3f}  {r['confident']:14.3f}  {r['random_mean']:.3f} ± {r['random_sd']:.3f} "
-            f"[{r['random_min']:.2f}-{r['random_max']:.2f}]   {r['ratio']:5.2f}  {r['share_random_at_least']:.2f}"
+            f"[{r['random_min']:.2f}-{r['random_max']:.2f}]   {r['ratio']:5.2f}  {r['share_random_at_least']:19.2f}  "
+            f"{r['random_scored_mean']:.3f} ± {r['random_scored_sd']:.3f}"
         )
 
 

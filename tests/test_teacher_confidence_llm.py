@@ -71,3 +71,30 @@ def test_uncertainty_v2_ranks_by_the_real_confidence(scored):
     assert known, "no doc with a confidence"
     picked = [confidences[texts[i]] for i in selection.indices]
     assert picked[: len(known[:3])] == pytest.approx(known[:3])  # the least confident first
+
+
+def test_review_queue_puts_the_least_confident_first(scored, tmp_path):
+    import sqlite3
+
+    from spacy_distill.review_app.ingest import prepare
+
+    folder, docs = scored
+    _db, info = prepare(folder / "teacher.spacy", tmp_path / "review.db", order="uncertainty")
+    known = [c for c in (teacher_confidence(d, NER) for d in docs) if c is not None]
+    assert f"{len(known)} of {len(docs)} docs have a confidence" in info["order_note"] and known
+    rows = sqlite3.connect(tmp_path / "review.db").execute("SELECT score FROM docs ORDER BY rank").fetchall()
+    queued = [s for (s,) in rows]
+    assert queued[: len(known)] == pytest.approx(sorted((1.0 - c for c in known), reverse=True))
+    assert all(s is None for s in queued[len(known) :])
+
+
+def test_text_categories_calibration_from_real_probabilities(tmp_path):
+    rows = list(srsly.read_jsonl(ROOT / "assets" / "banking77" / "test.jsonl"))[:4]
+    srsly.write_jsonl(tmp_path / "gold.jsonl", rows)
+    metrics = evaluate(
+        tmp_path / "gold.jsonl", teacher=ROOT / "configs" / "teacher_textcat_scored.cfg", bootstrap=0,
+        overrides={"paths.responses": str(tmp_path / "store.sqlite")},
+    )  # fmt: skip
+    table = metrics["calibration"]["teacher"]
+    assert table["what"] == "categories" and table["n_scored"] == 4 and table["n_unscored"] == 0
+    assert 0.0 < table["mean_confidence"] < 1.0 and sum(b["n"] for b in table["bins"]) == 4

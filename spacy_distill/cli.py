@@ -245,7 +245,7 @@ def evaluate_cli(
     seed: int = typer.Option(0, "--seed", help="Random seed of the resamples (same seed, same intervals)"),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals"),
     calibration_bins: int = typer.Option(
-        5, "--calibration-bins", help="Bins of the teacher's confidence in the calibration table"
+        5, "--calibration-bins", min=1, help="Bins of the teacher's confidence in the calibration table"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):

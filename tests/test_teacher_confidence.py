@@ -11,6 +11,7 @@ import srsly
 from corrections_helpers import NLP, accept_all, export, spans_of, teacher_doc
 
 from spacy_distill.corpus.corrections import Options, load_corrections
+from spacy_distill.errors import InputError
 from spacy_distill.evaluation import evaluate
 from spacy_distill.evaluation.calibration import calibration
 from spacy_distill.files import write_docs_atomic
@@ -230,3 +231,23 @@ def test_loop_runs_with_uncertainty_v2(tmp_path):
     assert selected[0]["note"].startswith("random (no teacher confidence")
     assert "over 80 candidates (0 with a teacher confidence, 80 with a student score)" in selected[1]["note"]
     assert all(isinstance(s, float) for s in selected[1]["scores"])
+
+
+def test_evaluate_cli_calibration_bins(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_distill.cli import app
+
+    write_docs_atomic(tmp_path / "gold.spacy", [gold_doc(TEXT, [(0, 6, "BRAND")])])
+    write_docs_atomic(tmp_path / "teacher.spacy", [scored_ner_doc(ents=((0, 6, "BRAND", 0.95),))])
+    args = ["evaluate", str(tmp_path / "gold.spacy"), "--teacher", str(tmp_path / "teacher.spacy"), "--bootstrap", "0"]
+    args += ["--output", str(tmp_path / "m.json")]
+    result = CliRunner().invoke(app, [*args, "--calibration-bins", "2"])
+    assert result.exit_code == 0, result.output
+    bins = json.loads((tmp_path / "m.json").read_text())["calibration"]["teacher"]["bins"]
+    assert [(b["lo"], b["hi"], b["n"]) for b in bins] == [(0.0, 0.5, 0), (0.5, 1.0, 1)]
+    assert "Calibration: teacher: 1 scored spans" in " ".join(result.output.split())
+    bad = CliRunner().invoke(app, [*args, "--calibration-bins", "0"])
+    assert bad.exit_code != 0 and "--calibration-bins" in bad.output
+    with pytest.raises(InputError, match="calibration_bins must be 1 or more"):
+        evaluate(tmp_path / "gold.spacy", teacher=tmp_path / "teacher.spacy", bootstrap=0, calibration_bins=0)

@@ -244,6 +244,9 @@ def evaluate_cli(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the resamples (same seed, same intervals)"),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals"),
+    calibration_bins: int = typer.Option(
+        5, "--calibration-bins", min=1, help="Bins of the teacher's confidence in the calibration table"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar"),
 ):
     """Teacher vs. student (vs. rules) on the same gold docs: P/R/F per label, speed, size, LLM tokens.
@@ -251,6 +254,8 @@ def evaluate_cli(
     Every F gets a bootstrap interval over the gold docs, and every pair of systems a paired
     comparison on the same resampled docs: "A beats B" only when the interval of F(A) - F(B)
     excludes 0, else "no clear difference". A teacher config takes overrides as `annotate` does.
+    The teacher's suggestions with a probability are binned by it against their precision on gold
+    (calibration table, expected calibration error).
 
     E.g. --paths.responses cache/teacher.sqlite reuses stored answers (reported as cache hits).
     """
@@ -275,6 +280,7 @@ def evaluate_cli(
             bootstrap=bootstrap,
             seed=seed,
             confidence=confidence,
+            calibration_bins=calibration_bins,
         )
     print_summary(metrics, output)
 

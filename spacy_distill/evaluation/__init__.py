@@ -9,10 +9,13 @@ do not rename its keys:
      "systems": {NAME: {"f", "p", "r", "per_label", "docs_per_second",
                         "words_per_second", "size_mb", "f_ci", ...}},
      "comparisons": [{"a", "b", "delta_f", "ci", "p_value", "clear", "verdict", "per_label"}, ...],
-     "bootstrap": {"resamples", "seed", "confidence", ...}}
+     "bootstrap": {"resamples", "seed", "confidence", ...},
+     "calibration": {"teacher": {"what", "n_scored", "n_unscored", "bins": [{"lo", "hi", "n",
+                                 "mean_confidence", "precision"}], "ece", ...}}}
 
 f_ci ([lo, hi], also in each per_label entry) and comparisons (delta_f = F(a) - F(b), paired on
-the same resampled docs) come from `bootstrap`; with bootstrap=0 there are none.
+the same resampled docs) come from `bootstrap`; with bootstrap=0 there are none. calibration
+(`calibration`): the teacher's confidence bins against precision on gold, when a teacher is given.
 """
 
 from pathlib import Path
@@ -24,6 +27,7 @@ from ..files import write_json_atomic
 from ..scoring import score
 from ..task import Task, detect_task
 from .bootstrap import check_options, paired_bootstrap
+from .calibration import calibration
 from .report import print_summary, write_report
 from .speed import machine
 
@@ -49,6 +53,7 @@ def evaluate(
     bootstrap: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    calibration_bins: int = 5,
 ) -> Dict[str, Any]:
     """Score and time every given system on GOLD; write OUTPUT (metrics.json) and the report; return the metrics.
 
@@ -59,11 +64,14 @@ def evaluate(
     repeats: passes over the texts for the fast systems (the best counts); the LLM runs once.
     task / span_key: override the task read off the gold (ner, spancat, textcat, textcat_multilabel).
     bootstrap: resamples of the gold docs for the intervals and paired comparisons (0: none), drawn
-    with `seed`; confidence: the intervals' level.
+    with `seed`; confidence: the intervals' level. calibration_bins: equal-width bins of the
+    teacher's confidence for the calibration table.
     """
     from . import systems
 
     check_options(bootstrap, confidence)
+    if calibration_bins < 1:
+        raise InputError(f"calibration_bins must be 1 or more, got {calibration_bins}")
     if teacher is None and student is None and rules is None and reference_rules is None:
         raise InputError("Nothing to evaluate: give --teacher, --student and/or --rules")
     gold_path = Path(gold_path)
@@ -102,6 +110,8 @@ def evaluate(
         metrics["comparisons"], metrics["bootstrap"] = paired_bootstrap(
             docs, gold, the_task, results, bootstrap, seed, confidence
         )
+    if "teacher" in runs:
+        metrics["calibration"] = {"teacher": calibration(runs["teacher"][0], gold, the_task, calibration_bins)}
     if report_dir is not None:
         metrics["report"] = [str(p) for p in write_report(metrics, Path(report_dir))]
     if output is not None:

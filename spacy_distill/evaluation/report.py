@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from wasabi import msg
 
+from .calibration import calibration_lines
 from .chart import chart_png, color_of
 from .verdicts import (
     best_line,
@@ -31,6 +32,7 @@ __all__ = ["findings", "print_summary", "rules_verdicts", "write_report"]
 
 MAX_SENTENCE_LABELS = 8
 COMPARED = "paired bootstrap: F(a) - F(b) on the same resampled docs"
+CALIBRATION = "its suggestions binned by probability, against their precision on gold"
 TASK_NAMES = {
     "ner": "named entities",
     "spancat": "span categories",
@@ -178,6 +180,9 @@ def markdown(metrics: Dict[str, Any], chart_name: str) -> str:
     out += ["", "## Per label (F)", "", table(*per_label_table(metrics))]
     if metrics.get("comparisons"):
         out += ["", f"## Comparisons ({COMPARED})", "", table(*comparisons_table(metrics))]
+    for name, sentence, found in calibration_lines(metrics):
+        out += ["", f"## Calibration of the {name}'s confidence ({CALIBRATION})", "", sentence]
+        out += ["", table(*found)] if found else []
     out += ["", "## How this was measured", "", *[f"- {line}" for line in method_notes(metrics)], ""]
     return "\n".join(out)
 
@@ -252,6 +257,11 @@ def html_report(metrics: Dict[str, Any], png: bytes) -> str:
             if metrics.get("comparisons")
             else []
         ),
+        *(
+            f"<h2>Calibration of the {e(name)}'s confidence ({CALIBRATION})</h2><p>{e(sentence)}</p>"
+            + (table(*found) if found else "")
+            for name, sentence, found in calibration_lines(metrics)
+        ),
         "<h2>How this was measured</h2><ul class='note'>"
         + "".join(f"<li>{e(n)}</li>" for n in method_notes(metrics))
         + "</ul>",
@@ -284,5 +294,9 @@ def print_summary(metrics: Dict[str, Any], output: Optional[Path] = None) -> Non
     if metrics.get("comparisons"):
         header, rows = comparisons_table(metrics)
         msg.table(rows, header=header, divider=True)
+    for _, sentence, found in calibration_lines(metrics):
+        msg.text(f"Calibration: {sentence}")
+        if found:
+            msg.table(found[1], header=found[0], divider=True)
     if metrics.get("report"):
         msg.info(f"Report: {', '.join(metrics['report'])}")

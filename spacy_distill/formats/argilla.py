@@ -2,7 +2,8 @@
 
 Export writes OUTPUT/ with dataset.json, settings.json (a text field, a span
 question and/or a label question) and records.json, each record carrying the
-teacher's output as suggestions with agent = the teacher model; load it with
+teacher's output as suggestions with agent = the teacher model and score = its
+probabilities (one per span or chosen label; null unless every one is known, as Argilla wants); load it with
 `rg.Dataset.from_disk(OUTPUT)`. Import reads records.json (from such a
 folder or given directly), or the flat records of
 `dataset.records.to_list(flatten=True)` saved as JSON: every user's submitted
@@ -22,6 +23,7 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
+from ..teacher.confidence import chosen_cats, suggested_span_scores
 from .common import (
     Correction,
     FormatError,
@@ -91,14 +93,17 @@ def doc_to_record(doc: Doc, schema: Task, questions: Dict[str, str]) -> Dict[str
     suggestions: Dict[str, Any] = {}
     for name, kind in questions.items():
         if kind == SPAN:
-            value: Any = [
-                {"start": s.start_char, "end": s.end_char, "label": s.label_} for s in doc_spans(doc, schema.span_key)
-            ]
-            score = None
+            spans = doc_spans(doc, schema.span_key)
+            value: Any = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in spans]
+            score = [p for *_, p in suggested_span_scores(doc, spans)]
         else:
             value = positive_cats(doc)
-            score = [doc.cats[label] for label in value] if kind == MULTI else (doc.cats[value[0]] if value else None)
+            known = chosen_cats(doc, kind == LABEL)
+            score = [known.get(label) for label in value]
             value = value if kind == MULTI else (value[0] if value else None)
+            score = score if kind == MULTI else (score[0] if score else None)
+        if isinstance(score, list) and None in score:  # Argilla takes one number per item or none at all
+            score = None
         if value:
             suggestions[name] = {"value": value, "score": score, "agent": agent}
     metadata = {

@@ -3,6 +3,12 @@ labelling, `{"text", "label": ["cat", ...]}` for text classification, and
 `{"text", "entities": [[start, end, label], ...], "cats": [...]}` (intent
 detection and slot filling) for both.
 
+doccano has no field for a model's score, and keeps the keys it does not know as
+the example's metadata (shown beside the text): export writes the teacher's
+probabilities there as `scores` ({"spans": [[start, end, label, p]], "cats":
+{label: p}, "confidence": p}; null where unknown, left out when nothing is scored).
+Import ignores them.
+
 Import also reads the relation-mode export (`entities` as objects with
 start_offset / end_offset). doccano exports one file per annotator, so the file name
 (without suffix) is taken as the annotator when several files are merged.
@@ -15,6 +21,7 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
+from ..teacher.confidence import chosen_cats, suggested_span_scores, teacher_confidence
 from .common import (
     Correction,
     FormatError,
@@ -42,9 +49,22 @@ def doc_to_record(doc: Doc, schema: Task) -> Dict[str, Any]:
         record["label"] = spans if schema.has_spans else positive_cats(doc)
     record["meta"] = doc.user_data.get("meta") or {}
     record["teacher"] = teacher_info(doc)
+    scores = teacher_scores(doc, schema)
+    if scores:
+        record["scores"] = scores
     if schema.span_key is not None:
         record["span_key"] = schema.span_key
     return record
+
+
+def teacher_scores(doc: Doc, schema: Task) -> Dict[str, Any]:
+    """The teacher's probabilities, as doccano metadata: spans [[start, end, label, p]], cats {label: p}, confidence."""
+    spans = [list(s) for s in suggested_span_scores(doc, doc_spans(doc, schema.span_key))] if schema.has_spans else []
+    cats = chosen_cats(doc, schema.exclusive) if schema.cat_labels else {}
+    confidence = teacher_confidence(doc, schema)
+    if confidence is None and all(s[3] is None for s in spans) and all(p is None for p in cats.values()):
+        return {}
+    return {"spans": spans, "cats": cats, "confidence": confidence}
 
 
 def write(docs: List[Doc], output: Path, schema: Task) -> List[Path]:

@@ -8,7 +8,10 @@ suggestion shows up ready to correct. Import reads Label Studio's JSON
 export: each annotation is one annotator's answer; cancelled (skipped)
 annotations count as ignored, a task without annotations as not annotated.
 The text is `data.text`, or the only string in `data` when a project named its
-field otherwise. Span results come from one Labels control: the one the
+field otherwise. The teacher's confidence is each result's `score` (a span's
+probability; the chosen classes' lowest) and the prediction's `score` (the doc's
+confidence, by which Label Studio's Data Manager sorts tasks), left out where unknown;
+predictions are never read back as gold. Span results come from one Labels control: the one the
 labelling config names (OUTPUT's stem + .label_config.xml next to the file), or
 else the one most results use; results of other types (relations, ratings,
 text areas) are left out. `write_answers` writes the tasks as Label Studio
@@ -26,6 +29,7 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans
+from ..teacher.confidence import chosen_cats, span_score_map, teacher_confidence
 from .common import (
     Correction,
     FormatError,
@@ -64,11 +68,11 @@ def label_config(schema: Task) -> str:
 def doc_to_task(doc: Doc, schema: Task, index: int) -> Dict[str, Any]:
     result: List[Dict[str, Any]] = []
     if schema.has_spans:
+        scores = span_score_map(doc)
         for j, span in enumerate(doc_spans(doc, schema.span_key)):
             value = {"start": span.start_char, "end": span.end_char, "text": span.text, "labels": [span.label_]}
-            result.append(
-                {"id": f"d{index}s{j}", "from_name": SPANS_CONTROL, "to_name": "text", "type": "labels", "value": value}
-            )
+            item = {"id": f"d{index}s{j}", "from_name": SPANS_CONTROL, "to_name": "text", "type": "labels"}
+            result.append({**item, "value": value, **_score(scores.get((span.start_char, span.end_char, span.label_)))})
     prediction: Dict[str, Any] = {"model_version": teacher_info(doc).get("model", "teacher"), "result": result}
     if schema.cat_labels:
         chosen = [label for label in schema.cat_labels if doc.cats.get(label, 0.0) >= 0.5]
@@ -79,14 +83,19 @@ def doc_to_task(doc: Doc, schema: Task, index: int) -> Dict[str, Any]:
             "type": "choices",
             "value": {"choices": chosen},
         }
-        if chosen:
-            item["score"] = min(doc.cats[label] for label in chosen)
-            prediction["score"] = item["score"]
-        result.append(item)
+        known = chosen_cats(doc, schema.exclusive)
+        scores = [known.get(label) for label in chosen]
+        result.append({**item, **_score(min(scores) if scores and None not in scores else None)})
+    prediction.update(_score(teacher_confidence(doc, schema)))
     data = {"text": doc.text, "meta": doc.user_data.get("meta") or {}, "teacher": teacher_info(doc)}
     if schema.span_key is not None:
         data["span_key"] = schema.span_key
     return {"data": data, "predictions": [prediction]}
+
+
+def _score(p: Optional[float]) -> Dict[str, float]:
+    """{"score": p}, or nothing where the teacher gave no probability (Label Studio wants a number)."""
+    return {} if p is None else {"score": p}
 
 
 def config_path(output: Path) -> Path:

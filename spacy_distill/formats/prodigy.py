@@ -3,7 +3,11 @@
 Export: one task per doc with text, tokens, spans (token_end inclusive) and
 `_view_id` ner_manual (spans_manual for span groups), or options/accept for
 text classification (choice view); hashes are stable 32-bit ints, not
-Prodigy's own. Import: accept/reject/ignore answers of ner_manual,
+Prodigy's own. The teacher's confidence: `score` on each span it scored (null
+where the model gave no log-probabilities) and `score` on the task (the doc's
+confidence; for exclusive classes, the chosen class's probability), where
+Prodigy's teach recipes put a model's score; omitted when unknown. Import
+ignores them: a score never becomes gold. Import: accept/reject/ignore answers of ner_manual,
 spans_manual, choice and the binary views (ner, spans, classification). A
 task without an answer, as `export` writes it (with task ids such as
 `_input_hash`), is not annotated: counted, never gold. A plain record with
@@ -20,7 +24,7 @@ import srsly
 from spacy.tokens import Doc
 
 from ..task import Task, doc_spans, positive_cats
-from ..teacher.confidence import score_field
+from ..teacher.confidence import score_field, teacher_confidence
 from .common import (
     Correction,
     FormatError,
@@ -69,6 +73,9 @@ def doc_to_task(doc: Doc, schema: Task) -> Dict[str, Any]:
         task["accept"] = positive_cats(doc)
         task["config"] = {"choice_style": "single" if schema.exclusive else "multiple"}
         task.setdefault("_view_id", "choice")
+    confidence = teacher_confidence(doc, schema)
+    if confidence is not None:  # the doc's confidence, where Prodigy's teach recipes put a model's score
+        task["score"] = confidence
     task["_task_hash"] = stable_hash(task["_input_hash"], task.get("spans"), task.get("accept"))
     task["_teacher"] = teacher_info(doc)
     return task

@@ -8,8 +8,11 @@
   categories: 1 - the student's score for the teacher's class; multi-label:
   the mean absolute difference of the scores. A doc with both takes the larger.
 - uncertainty: docs where the teacher is least sure first, for the docs where
-  a confidence is known: `user_data["teacher"]["confidence"]` (0-1, for the
-  whole doc), `scores` in the span group's attrs (spaCy's spancat writes them;
+  a confidence is known: the doc's confidence
+  (`spacy_distill.teacher.confidence.teacher_confidence`: `user_data["teacher"]
+  ["confidence"]`, else the lowest of `user_data["span_scores"]` /
+  `["cat_scores"]`, or the scoring teacher's least sure candidate), `scores`
+  in the span group's attrs (spaCy's spancat writes them;
   the least confident span counts), or category scores strictly between 0 and
   1 (exclusive: 1 - the margin between the two best; multi-label: the score
   closest to 0.5). Docs without a known confidence follow in input order
@@ -24,6 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 from spacy.tokens import Doc
 
 from ..task import Task, disagreement
+from ..teacher.confidence import teacher_confidence
 from .storage import ReviewError
 
 ORDERS = ("as-is", "disagreement", "uncertainty")
@@ -72,9 +76,9 @@ def disagreement_scores(docs: Sequence[Doc], task: Task, nlp) -> List[float]:
 def uncertainty(doc: Doc, task: Task) -> Optional[float]:
     """0 (sure) to 1 (unsure); None if the teacher gave no confidence for this doc."""
     found = []
-    confidence = (doc.user_data.get("teacher") or {}).get("confidence")
-    if isinstance(confidence, (int, float)) and not isinstance(confidence, bool):
-        found.append(1.0 - min(max(float(confidence), 0.0), 1.0))
+    confidence = teacher_confidence(doc, task)
+    if confidence is not None:
+        found.append(1.0 - confidence)
     if task.kind == "spancat" and task.span_key in doc.spans:
         scores = doc.spans[task.span_key].attrs.get("scores")
         if scores is not None and len(scores):

@@ -17,8 +17,16 @@ Each strategy is a registered function (spaCy's `misc` registry, entry points
 - `spacy_distill.Uncertainty.v1`: where the student is least sure (NER: beam search entity
   probabilities; spancat: the suggester candidates' scores; textcat: the margin between the
   two best classes, or the score closest to 0.5 for multi-label). 0 is sure, 1 is a coin toss.
+- `spacy_distill.Uncertainty.v2`: where the teacher and/or the student are least sure. The
+  teacher answers at most `n_candidates` random candidates (its answers are then the batch's
+  suggestions, not asked again); a doc's teacher uncertainty is 1 - its confidence
+  (`spacy_distill.teacher.confidence.teacher_confidence`: from the model's log-probabilities),
+  its student uncertainty as in v1. A doc's score is the mean of the two where both are known,
+  the known one otherwise; docs with neither come last, in random order. Round 1 (no student)
+  uses the teacher alone; with no confidence at all (a teacher without log-probabilities, no
+  student) the batch is random.
 
-Before a student exists (round 1), disagreement and uncertainty pick at random.
+Before a student exists (round 1), disagreement and uncertainty (v1) pick at random.
 Every strategy has a diversity guard: going down its ranking, a doc whose token-set
 Jaccard similarity with a doc already in the batch is above `max_similarity` is
 skipped (it is taken only if the batch cannot be filled otherwise), so a batch is not
@@ -35,6 +43,7 @@ from spacy.util import registry
 
 from ..errors import ConfigError
 from ..task import Task, disagreement
+from ..teacher.confidence import teacher_confidence
 from .similarity import jaccard, token_set
 
 
@@ -134,6 +143,61 @@ class Uncertainty(Strategy):
         texts = [candidates.texts[i] for i in pool]
         scores = student_uncertainty(candidates.student, texts, candidates.task, self.beam_width)
         return self._ranked(candidates, pool, scores, n, f"student uncertainty over {len(pool)} candidates")
+
+
+class TeacherStudentUncertainty(Uncertainty):
+    """Uncertainty.v2: the mean of the teacher's (1 - confidence) and the student's uncertainty, where known."""
+
+    name = "uncertainty_v2"
+
+    def __init__(self, max_similarity: float = 0.5, n_candidates: int = 200, beam_width: int = 8):
+        super().__init__(max_similarity, n_candidates, beam_width)
+        if n_candidates < 0:
+            raise ConfigError(f"n_candidates must be 0 (all) or more, got {n_candidates}")
+
+    def select(self, candidates: Candidates, n: int) -> Selection:
+        pool = sample(len(candidates.texts), self.n_candidates, candidates.rng)
+        texts = [candidates.texts[i] for i in pool]
+        teacher_docs = candidates.teacher(texts) if candidates.teacher is not None else []
+        teacher = [teacher_uncertainty(doc, candidates.task) for doc in teacher_docs] or [None] * len(pool)
+        student: List[Optional[float]] = [None] * len(pool)
+        if candidates.student is not None:
+            student = list(student_uncertainty(candidates.student, texts, candidates.task, self.beam_width))
+        scores = [combined(t, s) for t, s in zip(teacher, student)]
+        n_teacher, n_student = sum(t is not None for t in teacher), sum(s is not None for s in student)
+        if not n_teacher and not n_student:
+            selection = self._random(candidates, n, "random (no teacher confidence and no student yet)")
+        else:
+            note = (
+                f"teacher and student uncertainty over {len(pool)} candidates "
+                f"({n_teacher} with a teacher confidence, {n_student} with a student score)"
+            )
+            selection = self._ranked_known_first(candidates, pool, scores, n, note)
+        selection.teacher_docs = dict(zip(pool, teacher_docs))
+        return selection
+
+    def _ranked_known_first(
+        self, candidates: Candidates, pool: List[int], scores: List[Optional[float]], n: int, note: str
+    ) -> Selection:
+        """Highest score first (ties in random order), then the docs without a score in random order."""
+        tiebreak = {i: candidates.rng.random() for i in pool}
+        by_index = dict(zip(pool, scores))
+        order = sorted(pool, key=lambda i: (by_index[i] is None, -(by_index[i] or 0.0), tiebreak[i]))
+        chosen, skipped = diverse_top(order, candidates.texts, n, self.max_similarity)
+        kept = [None if by_index[i] is None else round(by_index[i], 6) for i in chosen]
+        return Selection(chosen, kept, note, skipped, sum(s is not None for s in scores))
+
+
+def teacher_uncertainty(doc: Doc, task: Task) -> Optional[float]:
+    """1 - the teacher's confidence in the doc; None if it gave none."""
+    confidence = teacher_confidence(doc, task)
+    return None if confidence is None else 1.0 - confidence
+
+
+def combined(teacher: Optional[float], student: Optional[float]) -> Optional[float]:
+    """The mean of the known uncertainties; None if neither is known."""
+    known = [u for u in (teacher, student) if u is not None]
+    return sum(known) / len(known) if known else None
 
 
 def sample(n_total: int, n: int, rng: random.Random) -> List[int]:
@@ -254,3 +318,11 @@ def make_disagreement(max_similarity: float = 0.5, n_candidates: int = 200) -> S
 def make_uncertainty(max_similarity: float = 0.5, n_candidates: int = 0, beam_width: int = 8) -> Strategy:
     """Docs where the student is least sure (NER beam scores, spancat/textcat scores)."""
     return Uncertainty(max_similarity, n_candidates, beam_width)
+
+
+@registry.misc("spacy_distill.Uncertainty.v2")
+def make_uncertainty_v2(max_similarity: float = 0.5, n_candidates: int = 200, beam_width: int = 8) -> Strategy:
+    """Docs where the teacher (1 - its confidence) and the student are least sure: the mean where both are
+    known. The teacher answers at most n_candidates random candidates (0: all); its answers are reused
+    as the batch's suggestions."""
+    return TeacherStudentUncertainty(max_similarity, n_candidates, beam_width)

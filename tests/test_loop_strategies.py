@@ -202,7 +202,9 @@ def test_strategies_resolve_through_entry_points_in_a_fresh_process(tmp_path):
         "from spacy_llm.registry import registry as llm\n"
         "for name in ['RandomSelection', 'Disagreement', 'Uncertainty', 'SimulatedExpert', 'ImportedCorrections', 'ReviewCorrections']:\n"
         "    registry.misc.get(f'spacy_distill.{name}.v1')\n"
+        "registry.misc.get('spacy_distill.Uncertainty.v2')\n"
         "llm.llm_tasks.get('spacy_distill.SimilarExamples.v1')\n"
+        "llm.llm_misc.get('spacy_distill.SpanParser.v2')\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)

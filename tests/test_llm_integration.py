@@ -158,6 +158,17 @@ def test_cli_annotate_in_process_then_from_store(tmp_path, texts, input_txt):
     assert [comparable(d) for d in docs_again] == [comparable(d) for d in docs]
     assert (tmp_path / "again.spacy").read_bytes() == (tmp_path / "out.spacy").read_bytes()
 
+    # annotate's JSONL (Prodigy tasks): each span's score, each task's confidence, from the stored answers
+    run_annotate(input_path, tmp_path / "out.jsonl", tmp_path / "jsonl.json", store)
+    tasks = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf8").splitlines()]
+    assert [t["text"] for t in tasks] == texts
+    for task, doc in zip(tasks, docs):
+        scores = {(s, e): p for s, e, _, p in doc.user_data["span_scores"]}
+        assert [(s["start"], s["end"]) for s in task["spans"]] == list(scores)
+        assert [s["score"] for s in task["spans"]] == pytest.approx(list(scores.values()), abs=1e-9)
+        assert task["score"] == pytest.approx(doc.user_data["teacher"]["confidence"], abs=1e-9)
+    assert any(0.0 < s["score"] < 1.0 for t in tasks for s in t["spans"]), "span scores are not all 0 or 1"
+
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):

@@ -1,20 +1,28 @@
-"""Does pretraining the student's tok2vec on the raw texts help it learn from fewer corrections?
+"""Does the student learn more from fewer corrections when it also uses the raw texts?
 
-For each dataset it cuts the same pool / dev / test samples as bench/distill_curve.py, pretrains the
-student config's tok2vec on the pool's raw texts (`spacy pretrain`, characters objective: the texts
-a user has anyway, never the test texts), then trains the student on N corrected docs (a seeded
-sample of the pool with gold labels, standing in for corrections) with and without the pretrained
-weights (`--paths.init_tok2vec`), and on the whole pool (the fully supervised ceiling), for each
-seed. It prints, per dataset and N: F on the test sample without and with pretraining (mean and
-standard deviation over the seeds), F as a share of the ceiling, and the pretraining's cost in
-minutes.
+For each dataset it cuts the same pool / dev / test samples as bench/distill_curve.py and trains the
+student on N corrected docs (a seeded sample of the pool with gold labels, standing in for
+corrections), for each N and seed, in these variants:
+
+- plain: the student config of the task (configs/student_*.cfg);
+- pretrained: its tok2vec pretrained on the pool's raw texts first (`spacy pretrain`, characters
+  objective, then --paths.init_tok2vec); only for configs with a tok2vec;
+- vectors: configs/student_*_vectors.cfg with floret vectors trained on the pool's raw texts
+  (bench/raw_text_vectors.py); for text classification this is a bag-of-words + CNN ensemble;
+- vectors_off: the same vectors config without the vectors (include_static_vectors = false): the
+  architecture change alone (meant for text classification, where it differs from plain).
+
+Only the pool's texts are used for pretraining and vectors, never the test texts. The ceiling is the
+plain student trained on the whole pool. It prints, per dataset and N: F on the test sample per
+variant (mean ± standard deviation over the seeds, and min-max), F as a share of the ceiling, and the
+minutes pretraining and vectors took.
 
     python -m bench.student_pretraining                              # fashion_brands, 200 docs, 3 seeds
     python -m bench.student_pretraining --datasets fashion_brands toxic_spans --sizes 100 200 400
-    python -m bench.student_pretraining --data path/to/full/datasets --out training/bench_pretrain_full
+    python -m bench.student_pretraining --datasets banking77 --variants plain vectors vectors_off
 
 Everything is written under --out (default training/bench_pretrain/); a rerun reuses the samples,
-the pretrained weights and every finished training.
+the pretrained weights, the vectors and every finished training.
 """
 
 import argparse
@@ -22,7 +30,7 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import spacy
 import srsly
@@ -33,44 +41,63 @@ from spacy.training.pretrain import pretrain
 
 from bench.common import ROOT
 from bench.distill_curve import DATASETS, prepare
+from bench.raw_text_vectors import train_vectors
 from spacy_distill.scoring import score
 from spacy_distill.student import best_model
 from spacy_distill.task import detect_task
+
+VARIANTS = ("plain", "pretrained", "vectors", "vectors_off")
+STATIC_VECTORS = {  # the switch for static vectors in each vectors config
+    "fashion_brands": "components.tok2vec.model.pretrained_vectors",
+    "toxic_spans": "components.tok2vec.model.embed.include_static_vectors",
+    "banking77": "components.textcat.model.tok2vec.embed.include_static_vectors",
+}
 
 
 def docs_of(path: Path) -> list:
     return list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
 
 
-def pretrained_weights(name: str, data: Path, out: Path, epochs: int) -> Dict[str, object]:
-    """The last weights of `spacy pretrain` on the pool's texts, and the minutes it took (0 if reused)."""
+def vectors_config(name: str) -> Path:
+    return ROOT / DATASETS[name]["student"].replace(".cfg", "_vectors.cfg")
+
+
+def has_tok2vec(name: str) -> bool:
+    return "tok2vec" in spacy.util.load_config(ROOT / DATASETS[name]["student"], interpolate=False)["nlp"]["pipeline"]
+
+
+def cached_minutes(folder: Path, build) -> float:
+    """Run build() once (it writes into folder) and keep its minutes in folder/minutes.json."""
+    if (folder / "minutes.json").exists():
+        return srsly.read_json(folder / "minutes.json")
+    start = time.perf_counter()
+    build()
+    minutes = round((time.perf_counter() - start) / 60, 2)
+    srsly.write_json(folder / "minutes.json", minutes)
+    return minutes
+
+
+def pretrained_weights(name: str, data: Path, out: Path, epochs: int) -> float:
+    """`spacy pretrain` on the pool's texts into out/pretrain/ (model-last.bin); its minutes."""
     folder = out / "pretrain"
-    weights = folder / "model-last.bin"
-    if weights.exists():
-        return {"weights": weights, "minutes": srsly.read_json(folder / "minutes.json")}
     folder.mkdir(parents=True, exist_ok=True)
     raw = out / "raw_texts.jsonl"
     srsly.write_jsonl(raw, [{"text": doc.text} for doc in docs_of(data / "pool.spacy")])
-    config = out / "pretrain.cfg"
-    fill_config(config, ROOT / DATASETS[name]["student"], pretraining=True, silent=True)
-    start = time.perf_counter()
-    pretrain(
-        spacy.util.load_config(
-            config, overrides={"paths.raw_text": str(raw), "pretraining.max_epochs": epochs}, interpolate=True
-        ),
-        folder,
-        silent=True,
-    )
-    minutes = round((time.perf_counter() - start) / 60, 2)
-    srsly.write_json(folder / "minutes.json", minutes)
-    return {"weights": weights, "minutes": minutes}
+    overrides = {"paths.raw_text": str(raw), "pretraining.max_epochs": epochs}
+    config = spacy.util.load_config(out / "pretrain.cfg", overrides=overrides, interpolate=True)
+    return cached_minutes(folder, lambda: pretrain(config, folder, silent=True))
 
 
-def student_f(
-    name: str, data: Path, out: Path, size: Optional[int], seed: int, weights: Optional[Path], max_steps: int
-) -> float:
-    """Test F of a student trained on `size` pool docs (all with None) sampled with `seed`."""
-    run = out / f"{'all' if size is None else size}_{'pretrained' if weights else 'plain'}_s{seed}"
+def floret_vectors(data: Path, out: Path) -> float:
+    """floret vectors of the pool's texts as a pipeline in out/vectors/; their minutes (training + init)."""
+    folder = out / "vectors"
+    texts = [doc.text for doc in docs_of(data / "pool.spacy")]
+    return cached_minutes(folder, lambda: train_vectors(texts, folder / "pipeline"))
+
+
+def student_f(name: str, data: Path, out: Path, size: Optional[int], seed: int, variant: str, max_steps: int) -> float:
+    """Test F of a student of `variant` trained on `size` pool docs (all with None) sampled with `seed`."""
+    run = out / f"{'all' if size is None else size}_{variant}_s{seed}"
     if (run / "f.json").exists():
         return srsly.read_json(run / "f.json")
     pool = docs_of(data / "pool.spacy")
@@ -80,14 +107,24 @@ def student_f(
     overrides = {
         "paths.train": str(run / "train.spacy"),
         "paths.dev": str(data / "dev.spacy"),
-        "paths.init_tok2vec": str(weights) if weights else None,
         "system.seed": seed,
         "training.max_steps": max_steps,
         "training.patience": 0,
     }
-    # the student config with a [pretraining] block (`out/pretrain.cfg`) for every variant: spaCy loads
-    # init_tok2vec only when the config has one, and a config without it ignores the weights silently
-    train(out / "pretrain.cfg", run / "model", overrides=overrides)
+    # plain and pretrained train from the student config with a [pretraining] block (out/pretrain.cfg):
+    # spaCy loads init_tok2vec only when the config has one, and ignores the weights silently without it
+    config = out / "pretrain.cfg"
+    if variant == "pretrained":
+        overrides["paths.init_tok2vec"] = str(out / "pretrain" / "model-last.bin")
+    elif variant == "vectors":
+        config = vectors_config(name)
+        overrides["paths.vectors"] = str(out / "vectors" / "pipeline")
+    elif variant == "vectors_off":
+        config = vectors_config(name)
+        overrides.update({STATIC_VECTORS[name]: False, "paths.vectors": None})
+    start = time.perf_counter()
+    train(config, run / "model", overrides=overrides)
+    srsly.write_json(run / "train_minutes.json", round((time.perf_counter() - start) / 60, 2))
     nlp = spacy.load(best_model(run / "model", has_dev=True))
     gold = docs_of(data / "test.spacy")
     predicted = list(nlp.pipe(doc.text for doc in gold))
@@ -96,9 +133,38 @@ def student_f(
     return f
 
 
-def mean_sd(values: List[float]) -> str:
+def spread(values: List[float]) -> str:
+    """mean ± sd (min-max)."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+    return f"{statistics.mean(values):.3f} ± {sd:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def dataset_rows(name: str, args: argparse.Namespace) -> List[List[str]]:
+    out = args.out / name
+    data = out / "data"
+    sizes = prepare(name, data, args.n_pool, 100, 200, seed=0, data=args.data)
+    variants = [v for v in args.variants if v != "pretrained" or has_tok2vec(name)]
+    fill_config(out / "pretrain.cfg", ROOT / DATASETS[name]["student"], pretraining=True, silent=True)
+    cost = {"pretrained": "–", "vectors": "–"}
+    if "pretrained" in variants:
+        cost["pretrained"] = f"{pretrained_weights(name, data, out, args.pretrain_epochs):.1f}"
+    if "vectors" in variants:
+        cost["vectors"] = f"{floret_vectors(data, out):.2f}"
+    ceiling = [student_f(name, data, out, None, s, "plain", args.max_steps) for s in args.seeds]
+    ceiling_f = statistics.mean(ceiling)
+    rows = []
+    for size in args.sizes:
+        if size > sizes["pool"]:
+            print(f"{name}: the pool has {sizes['pool']} docs, fewer than {size}: skipped")
+            continue
+        f = {v: [student_f(name, data, out, size, s, v, args.max_steps) for s in args.seeds] for v in variants}
+        cells = [spread(f[v]) if v in f else "–" for v in VARIANTS if v in args.variants]
+        shares = " / ".join(f"{statistics.mean(f[v]) / ceiling_f:.2f}" for v in variants)
+        rows.append(
+            [name, str(size), *cells, shares, f"{spread(ceiling)} ({sizes['pool']} docs)"]
+            + [cost["pretrained"], cost["vectors"]]
+        )
+    return rows
 
 
 def main() -> None:
@@ -106,39 +172,16 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["fashion_brands"], choices=sorted(DATASETS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[200])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=["plain", "pretrained", "vectors"], choices=VARIANTS)
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--n-pool", type=int, default=600)
     parser.add_argument("--data", type=Path, default=None, help="Folder of the full datasets (default: assets/)")
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "bench_pretrain")
     args = parser.parse_args()
-    rows = []
-    for name in args.datasets:
-        pipeline = spacy.util.load_config(ROOT / DATASETS[name]["student"], interpolate=False)["nlp"]["pipeline"]
-        if "tok2vec" not in pipeline:  # e.g. the bag-of-words textcat: no embedding layer to pretrain
-            rows.append([name, "–", "–", "–", "–", "–", f"n/a: no tok2vec in {DATASETS[name]['student']}"])
-            continue
-        out = args.out / name
-        data = out / "data"
-        sizes = prepare(name, data, args.n_pool, 100, 200, seed=0, data=args.data)
-        cost = pretrained_weights(name, data, out, args.pretrain_epochs)  # writes out/pretrain.cfg
-        ceiling = [student_f(name, data, out, None, s, None, args.max_steps) for s in args.seeds]
-        for size in args.sizes:
-            plain = [student_f(name, data, out, size, s, None, args.max_steps) for s in args.seeds]
-            pre = [student_f(name, data, out, size, s, cost["weights"], args.max_steps) for s in args.seeds]
-            ceiling_f = statistics.mean(ceiling)
-            rows.append(
-                [
-                    name,
-                    str(size),
-                    mean_sd(plain),
-                    mean_sd(pre),
-                    f"{statistics.mean(plain) / ceiling_f:.2f} / {statistics.mean(pre) / ceiling_f:.2f}",
-                    f"{mean_sd(ceiling)} ({sizes['pool']} docs)",
-                    f"{cost['minutes']:.1f}",
-                ]
-            )
-    header = ["dataset", "docs", "F plain", "F pretrained", "share of ceiling", "ceiling F", "pretrain min"]
+    rows = [row for name in args.datasets for row in dataset_rows(name, args)]
+    columns = [f"F {v}" for v in VARIANTS if v in args.variants]
+    header = ["dataset", "docs", *columns, "share of ceiling", "ceiling F", "pretrain min", "vectors min"]
     print(f"seeds {args.seeds}, {args.max_steps} steps, {args.pretrain_epochs} pretraining epochs on the pool's texts")
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:

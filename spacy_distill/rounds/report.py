@@ -13,8 +13,8 @@ from wasabi import msg
 from ..files import write_json_atomic
 from ..task import Task
 from .layout import ROUNDS_FILE, beat_text
-from .projection import MAX_FACTOR, predict, projection
 from .projection import __doc__ as projection_doc
+from .projection import predict, projection
 
 COLORS = {
     "teacher": "#7b5ea7",
@@ -25,19 +25,27 @@ COLORS = {
     "none": "#c44e52",
 }
 SOURCE_NAMES = {"none": "none (no pre-annotation)"}
+PLOT_FACTOR = 3  # the curve's projection is drawn up to 3x the docs corrected so far
 
 
 def target_of(rounds: List[Dict[str, Any]], settings: Any, ceiling: Optional[float]) -> Optional[float]:
-    """The configured target F; else the teacher's last F + margin if the student is not there yet;
-    else 95% of the ceiling if known."""
+    """The configured target F; else, while the student has not clearly won, the F that would be a clear win
+    (`clear_win_f`); else 95% of the ceiling if known."""
     if getattr(settings, "target_f", None) is not None:
         return float(settings.target_f)
     last = rounds[-1]
     if not last["student_beats_teacher"]:
-        return min(1.0, (last["teacher_f"] or 0.0) + getattr(settings, "margin", 0.0) + 1e-6)
+        return clear_win_f(last, getattr(settings, "margin", 0.0))
     if ceiling:
         return round(0.95 * ceiling, 3)
     return None
+
+
+def clear_win_f(entry: Dict[str, Any], margin: float) -> float:
+    """The student's F that would be a clear win if the interval of the difference kept its width: the teacher's
+    F + margin + the lower half-width of the paired interval (without intervals: teacher's F + margin)."""
+    half_width = entry["delta_f"] - entry["delta_ci"][0] if entry.get("delta_ci") else 0.0
+    return min(1.0, (entry["teacher_f"] or 0.0) + margin + half_width + 1e-6)
 
 
 def fmt(value: Optional[float], digits: int = 3) -> str:
@@ -95,17 +103,10 @@ def findings(
         trend = " -> ".join(fmt(e["teacher_f"]) for e in rounds)
         if getattr(getattr(settings, "teacher", None), "similar_examples", 0):
             best = max(rounds, key=lambda e: e["teacher_f"])
-            verdict = (
-                "the corrections as examples helped"
-                if change > 0.02
-                else "the corrections as examples hurt"
-                if change < -0.02
-                else "no clear change (less than 0.02 is within the noise of a small test set)"
-            )
             lines.append(
                 f"The teacher with the most similar corrected docs as few-shot examples: F {start:.3f} before any "
                 f"correction, then {trend}. Last round {signed(change)}, best round {signed(best['teacher_f'] - start)} "
-                f"(round {best['round']}): {verdict}."
+                f"(round {best['round']}): {teacher_verdict(start, last)}."
             )
         else:
             lines.append(f"The teacher kept its static examples (similar_examples = 0): F {start:.3f} throughout.")
@@ -130,9 +131,32 @@ def findings(
         )
     else:
         lines.append(f"Projection: {proj['note']}.")
+    if not won and last.get("delta_ci") and getattr(settings, "target_f", None) is None:
+        lines.append(
+            f"Target F {clear_win_f(last, margin):.3f}: a clear win if the interval of the difference keeps its width "
+            f"(teacher F {last['teacher_f']:.3f} + margin {margin} + the interval's lower half-width "
+            f"{last['delta_f'] - last['delta_ci'][0]:.3f})."
+        )
     if not final:
         lines.append("The loop is not finished (see status.json).")
     return lines
+
+
+def teacher_verdict(start: float, last: Dict[str, Any]) -> str:
+    """Did the corrections as examples change the teacher's F? With intervals: only if its F before corrections
+    lies outside the last round's interval (unpaired, so cautious); without: a change of more than 0.02."""
+    change = last["teacher_f"] - start
+    ci = last.get("teacher_f_ci")
+    if ci:
+        where = f"this round's {100 * last['confidence']:g}% interval, {ci[0]:.3f} to {ci[1]:.3f}"
+        if ci[0] <= start <= ci[1]:
+            return f"no clear change (the F before corrections lies inside {where})"
+        return f"the corrections as examples {'helped' if change > 0 else 'hurt'} (the F before corrections lies outside {where})"
+    if change > 0.02:
+        return "the corrections as examples helped"
+    if change < -0.02:
+        return "the corrections as examples hurt"
+    return "no clear change (less than 0.02 is within the noise of a small test set)"
 
 
 def _delta(e: Dict[str, Any]) -> str:
@@ -186,6 +210,15 @@ def markdown(
     return "\n".join(out) + "\n"
 
 
+def projection_end(ns: List[int], proj: Dict[str, Any]) -> float:
+    """Where the drawn projection ends: twice the docs corrected so far, or where it reaches the target if that is
+    at most PLOT_FACTOR times as far (beyond, the report gives the number and the rounds stay readable)."""
+    end = max(ns) * 2
+    if proj.get("docs_needed"):
+        end = max(end, min(proj["docs_needed"] * 1.1, PLOT_FACTOR * max(ns)))
+    return end
+
+
 def chart(
     rounds: List[Dict[str, Any]],
     path: Path,
@@ -210,6 +243,18 @@ def chart(
             level = f"{100 * known[-1]['confidence']:g}%"
             xs, lo, hi = zip(*((e["n_corrected"], *e[f"{who}_f_ci"]) for e in known))
             ax.fill_between(xs, lo, hi, color=COLORS[who], alpha=0.15, linewidth=0, label=f"{who} {level} interval")
+    won = next((e for e in rounds if e["student_beats_teacher"]), None)
+    if won is not None:
+        ax.plot(
+            [won["n_corrected"]],
+            [won["student_f"]],
+            "*",
+            color=COLORS["student"],
+            markersize=15,
+            markeredgecolor="black",
+            zorder=5,
+            label="clear win" if won.get("delta_ci") else "student wins",
+        )
     if baseline_f is not None and teacher_learns:
         ax.axhline(baseline_f, color=COLORS["teacher"], linestyle=":", linewidth=1, label="teacher before corrections")
     if any("rules_kept" in e for e in rounds):  # proposed from the corrections: a curve
@@ -222,10 +267,7 @@ def chart(
     if fit is not None:
         import numpy
 
-        end = max(ns) * 2
-        if proj.get("docs_needed"):
-            end = max(end, min(proj["docs_needed"] * 1.1, MAX_FACTOR * max(ns)))
-        xs = numpy.linspace(min(ns), end, 100)
+        xs = numpy.linspace(min(ns), projection_end(ns, proj), 100)
         ax.plot(
             xs,
             [predict(fit, x) for x in xs],

@@ -8,6 +8,7 @@ duplicates, and every answered doc is the same as in a clean run against the ser
 """
 
 import json
+import math
 from pathlib import Path
 from typing import Dict
 
@@ -104,4 +105,8 @@ def test_faults_injected_into_30_percent_of_requests(tmp_path, test_data):
         assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [
             (e.start_char, e.end_char, e.label_) for e in before.ents
         ]
-        assert doc.user_data["spacy_distill"] == before.user_data["spacy_distill"]
+        record, clean_record = dict(doc.user_data["spacy_distill"]), dict(before.user_data["spacy_distill"])
+        confidence, clean_confidence = record.pop("confidence"), clean_record.pop("confidence")
+        assert record == clean_record
+        # the same answer's probability, as the server computed it in another batch of requests: close, not equal
+        assert abs(math.log(confidence) - math.log(clean_confidence)) < 0.5, (confidence, clean_confidence)

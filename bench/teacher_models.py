@@ -39,7 +39,7 @@ from spacy_distill.rounds.simulate import count_edits
 from spacy_distill.scoring import empty_prediction, score
 from spacy_distill.task import Task, detect_task
 from spacy_distill.teacher.annotate import annotate
-from spacy_distill.teacher.confidence import CANDIDATES_KEY, SPAN_SCORES_KEY, rethreshold
+from spacy_distill.teacher.confidence import CANDIDATES_KEY, SPAN_SCORES_KEY, rethreshold, span_score_map
 
 DATASETS = {
     "fashion_brands": ("configs/teacher_ner.cfg", "configs/teacher_ner_scored.cfg"),
@@ -101,7 +101,7 @@ def confident_only(doc: Doc, threshold: float, spans_key: Optional[str]) -> Doc:
     """A copy of a generative teacher's doc without its suggestions less likely than threshold
     (what SpanParser.v2's min_confidence keeps)."""
     out = doc.copy()
-    scores = {(s, e, label): p for s, e, label, p in doc.user_data.get(SPAN_SCORES_KEY, [])}
+    scores = span_score_map(doc)
     spans = list(out.ents) if spans_key is None else list(out.spans.get(spans_key, []))
     kept = [sp for sp in spans if (scores.get((sp.start_char, sp.end_char, sp.label_)) or 0.0) >= threshold]
     if spans_key is None:

@@ -23,9 +23,9 @@ from ..files import atomic_path, write_docs_atomic, write_json_atomic
 from ..formats import prodigy
 from ..inputs import Record, read_records
 from ..task import teacher_task
-from .answer_scores import CAT_SCORES_KEY, merge_cat_scores, merge_span_scores
+from .answer_scores import merge_cat_scores, merge_span_scores
 from .base import ON_ERROR, StoredModel, TeacherError
-from .confidence import SPAN_SCORES_KEY
+from .confidence import CAT_SCORES_KEY, SPAN_SCORES_KEY
 from .parsing import USER_DATA_KEY, diagnostics, merge_records
 from .spacy_llm import (
     assemble_pipeline,

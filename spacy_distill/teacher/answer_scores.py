@@ -19,9 +19,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
-from .confidence import SPAN_SCORES_KEY
+from .confidence import CAT_SCORES_KEY, SPAN_SCORES_KEY, lowest
 
-CAT_SCORES_KEY = "cat_scores"
 TokenLogprobs = List[Tuple[int, float]]
 
 
@@ -67,13 +66,6 @@ def lines_with_offsets(text: str) -> Iterator[Tuple[str, int]]:
     for line in text.splitlines(keepends=True):
         yield line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), offset
         offset += len(line)
-
-
-def lowest(values: Sequence[Optional[float]]) -> Optional[float]:
-    """The least of the probabilities; None if any is unknown (or there are none)."""
-    if not values or any(v is None for v in values):
-        return None
-    return min(values)
 
 
 def shard_offsets(shards: Sequence[Doc]) -> List[int]:

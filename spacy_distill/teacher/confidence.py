@@ -90,6 +90,13 @@ def score_field(doc: Doc, span: Span) -> Dict[str, Optional[float]]:
     return {"score": scores[key]} if key in scores else {}
 
 
+def lowest(values: Sequence[Optional[float]]) -> Optional[float]:
+    """The least of the probabilities; None if any is unknown (or there are none)."""
+    if not values or any(v is None for v in values):
+        return None
+    return min(values)
+
+
 def probability(value: Any) -> Optional[float]:
     """A probability as a float in [0, 1], or None for anything else (None, bools, strings, NaN)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
@@ -155,9 +162,7 @@ def doc_confidence(
         found += [p for *_, p in suggested_span_scores(doc, spans)]
     if exclusive is not None:
         found += list(chosen_cats(doc, exclusive).values())
-    if not found or any(p is None for p in found):
-        return None
-    return min(found)
+    return lowest(found)
 
 
 def teacher_confidence(doc: Doc, task: "Task") -> Optional[float]:

@@ -21,8 +21,8 @@ from spacy.util import filter_spans
 from spacy_llm.registry import registry
 
 from ..errors import ConfigError
-from .answer_scores import CAT_SCORES_KEY, lines_with_offsets, lowest, segment_probability
-from .confidence import SPAN_SCORES_KEY
+from .answer_scores import lines_with_offsets, segment_probability
+from .confidence import CAT_SCORES_KEY, SPAN_SCORES_KEY, lowest
 from .spacy_llm import builtin_textcat_parse
 
 USER_DATA_KEY = "spacy_distill"

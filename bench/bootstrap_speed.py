@@ -15,13 +15,13 @@ entity per doc. Prints, from one process (best of --repeats passes each):
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import srsly
 from spacy.tokens import Doc, Span
 
+from bench.common import best_seconds
 from spacy_distill.corpus.gold import load_gold
 from spacy_distill.evaluation.bootstrap import paired_bootstrap
 from spacy_distill.rules.apply import rules_pipeline
@@ -29,15 +29,6 @@ from spacy_distill.scoring import doc_counts, score
 from spacy_distill.task import detect_task
 
 DATA = Path(__file__).resolve().parent.parent / "assets" / "fashion_brands"
-
-
-def best_seconds(run: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def systems(gold: List[Doc], task, tmp: Path) -> Dict[str, List[Optional[Doc]]]:

@@ -18,11 +18,12 @@ Default: assets/fashion_brands/test.jsonl (200 Reddit comments).
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
 import spacy
+
+from bench.common import best_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "assets" / "fashion_brands"
@@ -48,15 +49,6 @@ def train_tiny_student(tmp: Path) -> Path:
     }
     train(ROOT / "configs" / "student_ner.cfg", tmp / "student", overrides=overrides)
     return tmp / "student" / "model-last"
-
-
-def best_seconds(run, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run_with_student(model: Optional[Path], run: Callable[[Path], None]) -> None:

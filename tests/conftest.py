@@ -20,3 +20,13 @@ def root() -> Path:
 def test_data() -> Path:
     """Small slices of real datasets in their original formats (tests/data/*/SOURCE.md)."""
     return TEST_DATA
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster on the machine's 2 cores, for the tests of a module (Ray is the `ray` extra)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()

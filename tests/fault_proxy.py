@@ -9,25 +9,17 @@ Everything else is forwarded unchanged; GETs (the model list) are never faulted.
 
 import json
 import random
-import socketserver
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional
+from http.server import BaseHTTPRequestHandler
+from typing import Any, List, Optional
 
 import httpx
+from openai_stub import LocalServer, send_bytes
 
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 KINDS = ["500", "429", "stall", "drop", "garbage", "empty_choices", "error_200", "bogus_text"]
 BOGUS_TEXTS: List[Optional[str]] = [HTML_502, "", None]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self) -> None:  # no DNS lookup of the host name
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
 
 
 class FaultProxy:
@@ -45,7 +37,7 @@ class FaultProxy:
         self.injected: Counter = Counter()
         self.forwarded = 0
         self._http = httpx.Client(timeout=600)
-        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
+        self._httpd = LocalServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -90,20 +82,20 @@ class FaultProxy:
             return
         if fault in ("500", "429"):
             error = json.dumps({"error": {"message": f"injected {fault}"}}).encode()
-            self._send(handler, int(fault), error, {"Retry-After": "0"} if fault == "429" else {})
+            send_bytes(handler, int(fault), error, {"Retry-After": "0"} if fault == "429" else {})
             return
         if fault == "garbage":
-            self._send(handler, 200, b"\xff\xfe<<garbage \x00 not json")
+            send_bytes(handler, 200, b"\xff\xfe<<garbage \x00 not json")
             return
         if fault == "empty_choices":
-            self._send(handler, 200, json.dumps({"id": "x", "object": "text_completion", "choices": []}).encode())
+            send_bytes(handler, 200, json.dumps({"id": "x", "object": "text_completion", "choices": []}).encode())
             return
         if fault == "error_200":
-            self._send(handler, 200, json.dumps({"error": {"message": "upstream overloaded", "code": 503}}).encode())
+            send_bytes(handler, 200, json.dumps({"error": {"message": "upstream overloaded", "code": 503}}).encode())
             return
         if fault == "bogus_text":
             choice = {"index": 0, "text": self._bogus_text(), "finish_reason": "stop"}
-            self._send(handler, 200, json.dumps({"id": "x", "object": "text_completion", "choices": [choice]}).encode())
+            send_bytes(handler, 200, json.dumps({"id": "x", "object": "text_completion", "choices": [choice]}).encode())
             return
         reply = self._http.request(
             method,
@@ -111,17 +103,7 @@ class FaultProxy:
             content=body,
             headers={"Content-Type": handler.headers.get("Content-Type", "application/json")},
         )
-        self._send(handler, reply.status_code, reply.content)
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: Optional[Dict[str, str]] = None):
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_bytes(handler, reply.status_code, reply.content)
 
     def _handler_class(self) -> type:
         proxy = self

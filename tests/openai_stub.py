@@ -60,13 +60,28 @@ def prompt_text(prompt: str) -> str:
     return prompt.rsplit("\nText: ", 1)[-1].rsplit("\nEntities:", 1)[0]
 
 
-class _Server(ThreadingHTTPServer):
+class LocalServer(ThreadingHTTPServer):
+    """A threading HTTP server on a local address (also tests/fault_proxy.py's)."""
+
     daemon_threads = True
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind would look the host name up (getfqdn); we need no DNS.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+
+def send_bytes(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: Optional[Dict[str, str]] = None
+) -> None:
+    """Answer the request with a JSON content type, this status, body and extra headers."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class StubServer:
@@ -103,7 +118,7 @@ class StubServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
+        self._httpd = LocalServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -224,24 +239,13 @@ class StubServer:
 
     @staticmethod
     def _send_raw(handler: BaseHTTPRequestHandler, data: bytes) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_bytes(handler, 200, data)
 
     @staticmethod
     def _send(
         handler: BaseHTTPRequestHandler, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None
     ) -> None:
-        data = json.dumps(payload).encode("utf8")
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_bytes(handler, status, json.dumps(payload).encode("utf8"), headers)
 
     def _handler_class(self) -> type:
         stub = self

@@ -6,7 +6,6 @@ import json
 import sqlite3
 
 import pytest
-import ray
 import spacy
 from llm_helpers import LABEL, NER_EXAMPLES, TEACHER_NER_CFG, LlamaServer, fashion_texts, grammar_violations
 from openai_stub import StubServer, prompt_text
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*Skipping unsupported user data
 def brand_answer(prompt: str) -> str:
     text = prompt_text(prompt)
     return "\n".join(f"{brand} | FASHION_BRAND" for brand in BRANDS if brand in text) or "none"
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-import ray
 from apply_helpers import corpus_texts, train_tiny_pipeline, write_corpus
 from llm_helpers import cli_command
 from typer.testing import CliRunner
@@ -18,13 +17,6 @@ import spacy_distill
 from spacy_distill.cli import app
 
 ROOT_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

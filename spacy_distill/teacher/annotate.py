@@ -46,9 +46,8 @@ def load_teacher(config_path: Path, overrides: Optional[Dict[str, Any]] = None) 
     if not config_path.exists():
         raise InputError(f"{config_path}: config file not found")
     nlp = assemble_pipeline(config_path, overrides)
-    keep_user_data_on_merge(nlp, USER_DATA_KEY, merge_records)
-    keep_user_data_on_merge(nlp, SPAN_SCORES_KEY, merge_span_scores)
-    keep_user_data_on_merge(nlp, CAT_SCORES_KEY, merge_cat_scores)
+    merges = {USER_DATA_KEY: merge_records, SPAN_SCORES_KEY: merge_span_scores, CAT_SCORES_KEY: merge_cat_scores}
+    keep_user_data_on_merge(nlp, merges)
     return nlp
 
 

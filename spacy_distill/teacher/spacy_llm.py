@@ -38,30 +38,37 @@ def assemble_pipeline(config_path: Path, overrides: Optional[Dict[str, Any]] = N
             raise ConfigError(f"{config_path}: {e}") from None
 
 
-def keep_user_data_on_merge(nlp: Language, key: str, merge: Callable[[List[Doc]], Any]) -> None:
-    """Make the `llm` components' tasks keep `doc.user_data[key]` when they merge a doc's shards.
+def keep_user_data_on_merge(nlp: Language, merges: Dict[str, Callable[[List[Doc]], Any]]) -> None:
+    """Make the `llm` components' tasks keep `doc.user_data[key]` for each key of `merges` when they
+    merge a doc's shards.
 
     spacy-llm cuts a doc longer than the model's context into shards, parses each shard's
     answer, and joins the shards with `Doc.from_docs`, which drops such user data (spaCy's
-    warning W102). The task's shard reducer is wrapped: `merge(shards)` computes the joined value.
+    warning W102). The task's shard reducer is wrapped: `merges[key](shards)` computes the joined value.
     """
+    keys = "|".join(re.escape(key) for key in merges)
     for _, pipe in nlp.pipeline:
         task = getattr(pipe, "_task", None)
         reducer = getattr(task, "_shard_reducer", None)
-        if type(pipe).__name__ != LLM_COMPONENT_CLASS or reducer is None or key in getattr(reducer, "keeps", ()):
+        if (
+            type(pipe).__name__ != LLM_COMPONENT_CLASS
+            or reducer is None
+            or set(merges) <= getattr(reducer, "keeps", set())
+        ):
             continue
 
         def reduce(task: Any, shards: Iterable[Doc], _reducer: Callable = reducer) -> Doc:
             shards = list(shards)
-            with warnings.catch_warnings():  # W102 for our key: merged below
-                warnings.filterwarnings("ignore", message=rf"\[W102\] Skipping unsupported user data '{re.escape(key)}")
+            with warnings.catch_warnings():  # W102 for our keys: merged below
+                warnings.filterwarnings("ignore", message=rf"\[W102\] Skipping unsupported user data '({keys})")
                 doc = _reducer(task, shards)
-            value = merge(shards)
-            if value is not None:
-                doc.user_data[key] = value
+            for key, merge in merges.items():
+                value = merge(shards)
+                if value is not None:
+                    doc.user_data[key] = value
             return doc
 
-        reduce.keeps = {key, *getattr(reducer, "keeps", ())}
+        reduce.keeps = set(merges)
         task._shard_reducer = reduce
 
 

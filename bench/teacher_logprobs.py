@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import spacy
+
 from spacy_distill.files import read_docs
 from spacy_distill.teacher.annotate import annotate
 
@@ -29,8 +31,6 @@ def run(raw: Path, out: Path, store: Path, logprobs: bool):
         show_progress=False,
         overrides={"paths.responses": str(store), "components.llm.model.logprobs": logprobs},
     )
-    import spacy
-
     answers = [d.user_data["teacher"]["response"] for d in read_docs(out, spacy.blank("en").vocab)]
     return stats["docs"] / stats["llm_seconds"], answers
 
